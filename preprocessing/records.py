@@ -1,0 +1,129 @@
+"""Reads headline records from JSON Lines or JSON-array files and checks each one.
+
+Both layouts of the News Headlines Dataset for Sarcasm Detection occur in the wild: the authors' JSON Lines
+file (one object per line) and the single JSON array that the book and TensorFlow courses download.
+"""
+import dataclasses
+import json
+from typing import Iterator, Union
+
+LABEL_KEY = "is_sarcastic"
+TEXT_KEY = "headline"
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A valid record: its location, the headline and the 0/1 label."""
+
+    source: str
+    line: int
+    headline: str
+    is_sarcastic: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InvalidRecord:
+    """A record that cannot be used, where it is, why, and its raw text."""
+
+    source: str
+    line: int
+    problem: str
+    raw: str
+
+    def message(self) -> str:
+        return f"{self.source}, line {self.line}: {self.problem}"
+
+
+class InvalidRecordError(ValueError):
+    """Raised for the first invalid record when invalid records are not skipped."""
+
+    def __init__(self, invalid: InvalidRecord):
+        super().__init__(
+            f"invalid record in {invalid.message()} "
+            f"(fix the file, or run with skip_invalid to quarantine such records)"
+        )
+        self.invalid = invalid
+
+
+def check_record(obj, source: str, line: int, raw: str) -> Union[Record, InvalidRecord]:
+    """Returns a Record for a valid decoded object, else an InvalidRecord saying what is wrong."""
+
+    def invalid(problem):
+        return InvalidRecord(source, line, problem, raw)
+
+    if not isinstance(obj, dict):
+        return invalid(f"expected a JSON object, got {type(obj).__name__}")
+    if TEXT_KEY not in obj:
+        return invalid(f"missing '{TEXT_KEY}'")
+    if LABEL_KEY not in obj:
+        return invalid(f"missing '{LABEL_KEY}'")
+    headline, label = obj[TEXT_KEY], obj[LABEL_KEY]
+    if not isinstance(headline, str):
+        return invalid(f"'{TEXT_KEY}' must be a string, got {type(headline).__name__}")
+    if not headline.strip():
+        return invalid(f"empty '{TEXT_KEY}'")
+    if isinstance(label, bool) or label not in (0, 1):
+        return invalid(f"'{LABEL_KEY}' must be 0 or 1, got {json.dumps(label)}")
+    return Record(source, line, headline, int(label))
+
+
+def parse_text(text: str, source: str) -> Iterator[Union[Record, InvalidRecord]]:
+    """Yields a Record or InvalidRecord for every record in `text`, in file order."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        yield from _parse_array(text, source)
+    else:
+        yield from _parse_lines(text, source)
+
+
+def parse_file(path: str) -> Iterator[Union[Record, InvalidRecord]]:
+    """Yields a Record or InvalidRecord for every record in the file at `path`."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InvalidRecordError(InvalidRecord(path, line, "not valid UTF-8", "")) from None
+    yield from parse_text(text, path)
+
+
+def _parse_lines(text: str, source: str):
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            yield InvalidRecord(source, number, f"malformed JSON ({e.msg} at column {e.colno})", raw)
+            continue
+        yield check_record(obj, source, number, raw)
+
+
+def _parse_array(text: str, source: str):
+    decoder = json.JSONDecoder()
+    pos = _skip_space(text, text.index("[") + 1)
+    if pos < len(text) and text[pos] == "]":
+        return
+    while True:
+        line = text.count("\n", 0, pos) + 1
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            # Inside one array a broken element leaves no safe place to resume: stop here.
+            raise InvalidRecordError(InvalidRecord(source, e.lineno, f"malformed JSON array ({e.msg})", "")) from None
+        yield check_record(obj, source, line, text[pos:end])
+        pos = _skip_space(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        elif pos < len(text) and text[pos] == "]":
+            return
+        else:
+            line = text.count("\n", 0, pos) + 1
+            raise InvalidRecordError(InvalidRecord(source, line, "malformed JSON array (expected ',' or ']')", ""))
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos

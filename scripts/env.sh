@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Prepares and enters the environment textrnn runs in; sourced by run_main.sh and run_tests.sh.
+#
+# Natively where glibc >= 2.39 (what the TFX 1.21 wheels need); otherwise inside a cached Debian 13
+# userland made with mmdebstrap and entered with bwrap. Everything heavy lives in $TEXTRNN_CACHE
+# (default ~/.cache/textrnn), so a fresh clone reuses it; every step is skipped when already done.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${TEXTRNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/textrnn}"
+ROOTFS="$CACHE/debian13"
+PIP_CACHE="$CACHE/pip"
+REQS="$REPO/requirements.lock"
+REQS_KEY="$(sha256sum "$REQS" | cut -c1-12)"
+
+say() { printf '[textrnn env] %s\n' "$*" >&2; }
+die() { printf '[textrnn env] error: %s\n' "$*" >&2; exit 1; }
+
+glibc_ok() {
+  local v
+  v="$(ldd --version 2>/dev/null | head -n1 | grep -oE '[0-9]+\.[0-9]+$' || true)"
+  [ -n "$v" ] && [ "$(printf '%s\n2.39\n' "$v" | sort -V | head -n1)" = "2.39" ]
+}
+
+debian_mirror() {
+  local uri=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    uri="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri="$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+ensure_host_tools() {
+  command -v mmdebstrap >/dev/null && command -v bwrap >/dev/null && return
+  [ -x "$(command -v apt-get)" ] || die "glibc < 2.39 and no apt-get: install mmdebstrap and bubblewrap, or use a machine with glibc >= 2.39 (Debian 13, Ubuntu 24.04)."
+  [ "$(id -u)" = 0 ] || die "glibc < 2.39: run 'sudo apt-get install mmdebstrap bubblewrap' once, then rerun."
+  say "installing mmdebstrap and bubblewrap from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap bubblewrap >/dev/null \
+    || die "could not install mmdebstrap and bubblewrap with apt-get."
+}
+
+ensure_rootfs() {
+  [ -f "$ROOTFS/.textrnn-ready" ] && return
+  local mirror tmp
+  mirror="$(debian_mirror)"
+  tmp="$ROOTFS.partial"
+  rm -rf "$tmp"
+  mkdir -p "$CACHE"
+  say "building a Debian 13 userland in $ROOTFS from $mirror (about a minute, once)"
+  mmdebstrap --quiet --variant=apt \
+    --include=python3,python3-venv,python3-pip,python3-dev,g++,ca-certificates,git \
+    trixie "$tmp" "deb $mirror trixie main" || die "mmdebstrap failed (see above)."
+  touch "$tmp/.textrnn-ready"
+  rm -rf "$ROOTFS" && mv "$tmp" "$ROOTFS"
+}
+
+# Runs "$@" in the userland with the repo's parent (so ../shared stays reachable) at its own path.
+in_userland() {
+  local parent
+  parent="$(dirname "$REPO")"
+  mkdir -p "$PIP_CACHE"
+  local -a binds=(--bind "$ROOTFS" / --proc /proc --dev /dev --bind /tmp /tmp
+    --ro-bind /etc/resolv.conf /etc/resolv.conf
+    --ro-bind /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+    --bind "$PIP_CACHE" /root/.cache/pip --bind "$parent" "$parent")
+  # Output and mirror directories outside the repo's parent are bound too.
+  local d
+  for d in ${TEXTRNN_EXTRA_BINDS:-}; do binds+=(--bind "$d" "$d"); done
+  bwrap "${binds[@]}" --unsetenv PIP_FIND_LINKS --unsetenv PYTHONPATH --unsetenv VIRTUAL_ENV --setenv HOME /root --setenv PATH "$VENV/bin:/usr/bin:/bin" \
+    --chdir "$PWD" --die-with-parent "$@"
+}
+
+run_env() {
+  if glibc_ok; then
+    "$@"
+  else
+    in_userland "$@"
+  fi
+}
+
+ensure_venv() {
+  VENV_ROOT="$CACHE/venv-$REQS_KEY"
+  if glibc_ok; then
+    VENV="$VENV_ROOT"
+    local py
+    py="$(command -v python3 || die "python3 (3.10-3.13) is required.")"
+  else
+    ensure_host_tools
+    ensure_rootfs
+    VENV="/opt/venv-$REQS_KEY"
+    VENV_ROOT="$ROOTFS$VENV"
+  fi
+  if [ ! -f "$VENV_ROOT/.textrnn-ready" ]; then
+    say "installing the TFX 1.21 stack into $VENV_ROOT (3-5 minutes, once per requirements.lock)"
+    run_env bash -c "rm -rf '$VENV' && python3 -m venv '$VENV' && '$VENV/bin/pip' install -q --upgrade pip \
+      && '$VENV/bin/pip' install -q -r '$REQS'" || die "installing the Python packages failed (see above)."
+    touch "$VENV_ROOT/.textrnn-ready"
+  fi
+  # The editable install points the venv at this checkout; redone only when the checkout or setup.py changes.
+  local stamp
+  stamp="$REPO $(sha256sum "$REPO/setup.py" | cut -c1-12)"
+  if [ "$(cat "$VENV_ROOT/.textrnn-checkout" 2>/dev/null)" != "$stamp" ]; then
+    run_env "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$REPO" >/dev/null \
+      || die "installing textrnn itself failed (see above)."
+    echo "$stamp" > "$VENV_ROOT/.textrnn-checkout"
+  fi
+}
+
+# Runs a command from the repo with the venv first on PATH.
+textrnn_env() {
+  ensure_venv
+  PATH="$VENV/bin:$PATH" run_env env PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" "$@"
+}
