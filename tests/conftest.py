@@ -1,0 +1,39 @@
+"""Shared fixtures: the real dataset (from ../shared/data) and small slices of it."""
+import os
+import pathlib
+
+import pytest
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASET_FILE = SHARED_DATA / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
+
+
+@pytest.fixture(scope="session")
+def dataset_file() -> pathlib.Path:
+    if not DATASET_FILE.exists():
+        pytest.fail(f"the real dataset is expected at {DATASET_FILE} (the repo's ../shared/data)")
+    return DATASET_FILE
+
+
+def write_slice(dataset_file: pathlib.Path, folder: pathlib.Path, count: int) -> pathlib.Path:
+    """Writes the first `count` records of the real dataset, as JSON Lines, into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(dataset_file, "rb") as f:
+        lines = [next(f) for _ in range(count)]
+    (folder / "headlines.json").write_bytes(b"".join(lines))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def headlines_1500(dataset_file, tmp_path_factory) -> pathlib.Path:
+    return write_slice(dataset_file, tmp_path_factory.mktemp("headlines_1500"), 1500)
+
+
+@pytest.fixture(scope="session")
+def textrnn_bin() -> str:
+    """The installed console script, next to the running interpreter."""
+    import sys
+
+    path = os.path.join(os.path.dirname(sys.executable), "textrnn")
+    assert os.path.exists(path), f"the textrnn console script is not installed at {path}"
+    return path
