@@ -89,7 +89,10 @@ def parse_file(path: str) -> Iterator[Union[Record, InvalidRecord]]:
 
 
 def _parse_lines(text: str, source: str):
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split at U+2028, U+2029 and U+0085,
+    # which JSON allows unescaped inside strings, breaking valid records and shifting line numbers.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.rstrip("\r")
         if not raw.strip():
             continue
         try:
@@ -105,8 +108,10 @@ def _parse_array(text: str, source: str):
     pos = _skip_space(text, text.index("[") + 1)
     if pos < len(text) and text[pos] == "]":
         return
+    # Line numbers are counted on from the previous element (counting from the start each time is quadratic).
+    line, counted = 1, 0
     while True:
-        line = text.count("\n", 0, pos) + 1
+        line, counted = line + text.count("\n", counted, pos), pos
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
@@ -119,7 +124,7 @@ def _parse_array(text: str, source: str):
         elif pos < len(text) and text[pos] == "]":
             return
         else:
-            line = text.count("\n", 0, pos) + 1
+            line += text.count("\n", counted, pos)
             raise InvalidRecordError(InvalidRecord(source, line, "malformed JSON array (expected ',' or ']')", ""))
 
 

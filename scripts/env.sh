@@ -109,8 +109,11 @@ ensure_venv() {
   fi
 }
 
-# Runs a command from the repo with the venv first on PATH.
+# Runs a command with the venv first on PATH; the fetched dataset is kept in the cache, outside the userland.
 textrnn_env() {
   ensure_venv
+  export TEXTRNN_DATA_DIR="${TEXTRNN_DATA_DIR:-$CACHE/data}"
+  mkdir -p "$TEXTRNN_DATA_DIR"
+  case "$TEXTRNN_DATA_DIR" in "$(dirname "$REPO")"/*) ;; *) TEXTRNN_EXTRA_BINDS="${TEXTRNN_EXTRA_BINDS:-} $TEXTRNN_DATA_DIR" ;; esac
   PATH="$VENV/bin:$PATH" run_env env PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" "$@"
 }

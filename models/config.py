@@ -1,0 +1,44 @@
+"""Hyperparameters of the chapter's classifiers, passed through the Trainer's custom_config."""
+import dataclasses
+from typing import Any, Dict, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that shapes and trains a model; the Transform graph uses vocab_size and max_length too."""
+
+    vocab_size: int = 20_000
+    max_length: int = 40
+    embedding_dim: int = 64
+    lstm_units: Tuple[int, ...] = (64,)
+    dense_units: int = 24
+    dropout: float = 0.0
+    learning_rate: float = 1e-3
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    batch_size: int = 128
+    epochs: int = 10
+    early_stopping_patience: int = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
+        if not self.lstm_units:
+            raise ValueError("lstm_units needs at least one layer")
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        config = dataclasses.asdict(self)
+        config["lstm_units"] = list(self.lstm_units)
+        return config
+
+    @classmethod
+    def from_dict(cls, config: Dict[str, Any]) -> "ModelConfig":
+        """Builds a config from a dict, rejecting keys that are not hyperparameters."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(known)}")
+        return cls(**config)

@@ -1,0 +1,61 @@
+"""What one pipeline run did, read back from ML Metadata."""
+import dataclasses
+from typing import Dict, Optional
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.compiler import constants
+
+_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """The components a run executed, with their final states, and the artifacts each one output, by key."""
+
+    run_id: str
+    states: Dict[str, str]
+    outputs: Dict[str, Dict[str, metadata_store_pb2.Artifact]]
+
+    def output(self, node_id: str, key: str) -> Optional[metadata_store_pb2.Artifact]:
+        return self.outputs.get(node_id, {}).get(key)
+
+
+def open_store(metadata_path: str) -> mlmd.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return mlmd.MetadataStore(config)
+
+
+def latest_run(metadata_path: str) -> RunRecord:
+    """Reads the newest run recorded in the metadata database at `metadata_path`."""
+    store = open_store(metadata_path)
+    runs = store.get_contexts_by_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME)
+    if not runs:
+        raise LookupError(f"no pipeline run is recorded in {metadata_path}")
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+    node_type_id = store.get_context_type(constants.NODE_CONTEXT_TYPE_NAME).id
+    states, outputs = {}, {}
+    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+        node = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type_id]
+        node_id = node[0].split(".", 1)[-1] if node else str(execution.id)
+        states[node_id] = _STATE_NAMES.get(execution.last_known_state, "UNKNOWN")
+        output_ids = {
+            event.artifact_id: event.path.steps[0].key
+            for event in store.get_events_by_execution_ids([execution.id])
+            if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps
+        }
+        outputs[node_id] = {
+            output_ids[artifact.id]: artifact for artifact in store.get_artifacts_by_id(list(output_ids))
+        }
+    return RunRecord(run.name, states, outputs)
+
+
+def custom_property(artifact: Optional[metadata_store_pb2.Artifact], name: str, default=None):
+    """The value of an artifact's custom property, whatever its type."""
+    if artifact is None or name not in artifact.custom_properties:
+        return default
+    value = artifact.custom_properties[name]
+    return getattr(value, value.WhichOneof("value"))

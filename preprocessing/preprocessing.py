@@ -1,0 +1,54 @@
+"""The tf.Transform graph: headline text to fixed-length token ids, applied identically at serving."""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from preprocessing import features
+
+DEFAULT_VOCAB_SIZE = 20_000
+DEFAULT_MAX_LENGTH = 40
+
+# Punctuation becomes a space, as in Keras' Tokenizer filters; apostrophes inside words stay ("don't").
+_PUNCTUATION = r"[^\pL\pN'\s]"
+_EDGE_APOSTROPHES = (r"'+(\s|$)", r"(^|\s)'+")
+
+
+def normalize(text: tf.Tensor) -> tf.Tensor:
+    """Lowercases and strips punctuation from a string tensor."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _PUNCTUATION, " ")
+    for pattern in _EDGE_APOSTROPHES:
+        text = tf.strings.regex_replace(text, pattern, " ")
+    return text
+
+
+def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
+    """Splits normalized [batch] strings on whitespace into a ragged [batch, None] tensor of words."""
+    return tf.strings.split(normalize(text))
+
+
+def preprocessing_fn(inputs, custom_config=None):
+    """Maps raw `headline` and `is_sarcastic` to padded `headline_ids` and the label.
+
+    custom_config may set `vocab_size` (ids in [0, vocab_size), including padding and OOV) and `max_length`
+    (longer headlines are truncated at the end, shorter ones padded at the end).
+    """
+    config = custom_config or {}
+    vocab_size = int(config.get("vocab_size", DEFAULT_VOCAB_SIZE))
+    max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
+
+    text = _as_vector(inputs[features.TEXT_KEY])
+    words = tokenize(text)
+    vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
+    word_index = tft.apply_vocabulary(words, vocab, default_value=features.OOV_ID - features.FIRST_WORD_ID)
+    ids = word_index + features.FIRST_WORD_ID
+    padded = ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length])
+
+    outputs = {features.TOKEN_IDS_KEY: padded}
+    if features.LABEL_KEY in inputs:
+        outputs[features.LABEL_KEY] = _as_vector(inputs[features.LABEL_KEY])
+    return outputs
+
+
+def _as_vector(tensor):
+    """Turns a [batch, 1] dense feature into [batch]."""
+    return tf.reshape(tensor, [-1])
