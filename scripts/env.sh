@@ -4,7 +4,6 @@
 # Natively where glibc >= 2.39 (what the TFX 1.21 wheels need); otherwise inside a cached Debian 13
 # userland made with mmdebstrap and entered with bwrap. Everything heavy lives in $TEXTRNN_CACHE
 # (default ~/.cache/textrnn), so a fresh clone reuses it; every step is skipped when already done.
-set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${TEXTRNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/textrnn}"
