@@ -73,7 +73,7 @@ def run(args) -> int:
 
     record = run_record.latest_run(configs.metadata_path(os.path.abspath(args.output_root), args.pipeline_name))
     result = summary.build_summary(record)
-    summary_path = os.path.join(args.output_root, f"summary-{record.run_id}.json")
+    summary_path = os.path.join(args.output_root, f"summary-{record.run_id.replace(':', '-')}.json")
     with open(summary_path, "w") as f:
         json.dump(result, f, indent=1)
     print(summary.format_summary(result))

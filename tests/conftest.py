@@ -25,8 +25,14 @@ def write_slice(dataset_file: pathlib.Path, folder: pathlib.Path, count: int) ->
 
 
 @pytest.fixture(scope="session")
-def headlines_1500(dataset_file, tmp_path_factory) -> pathlib.Path:
-    return write_slice(dataset_file, tmp_path_factory.mktemp("headlines_1500"), 1500)
+def make_slice(dataset_file, tmp_path_factory):
+    """A factory: make_slice(count) is a folder holding the first `count` real records."""
+    return lambda count: write_slice(dataset_file, tmp_path_factory.mktemp(f"headlines_{count}"), count)
+
+
+@pytest.fixture(scope="session")
+def headlines_1500(make_slice) -> pathlib.Path:
+    return make_slice(1500)
 
 
 @pytest.fixture(scope="session")
