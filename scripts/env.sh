@@ -97,6 +97,8 @@ ensure_venv() {
     run_env bash -c "rm -rf '$VENV' && python3 -m venv '$VENV' && '$VENV/bin/pip' install -q --upgrade pip \
       && '$VENV/bin/pip' install -q -r '$REQS'" || die "installing the Python packages failed (see above)."
     touch "$VENV_ROOT/.textrnn-ready"
+    # Virtualenvs of earlier requirements.lock versions are 3-4 GB each.
+    find "$(dirname "$VENV_ROOT")" -maxdepth 1 -name 'venv-*' ! -path "$VENV_ROOT" -exec rm -rf {} +
   fi
   # The editable install points the venv at this checkout; redone only when the checkout or setup.py changes.
   local stamp
