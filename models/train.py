@@ -28,6 +28,18 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
     )
 
 
+def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOutput):
+    """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors, else None."""
+    if not config.glove:
+        return None
+    from models import glove
+
+    vocabulary = [w.decode("utf-8") for w in tf_transform_output.vocabulary_by_name(features.VOCAB_NAME)]
+    matrix, covered = glove.embedding_matrix(vocabulary, config.glove, config.vocab_size, config.embedding_dim)
+    logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
+    return matrix
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains with early stopping on validation loss, then writes the serving model, .keras file and history."""
     config = ModelConfig.from_dict(fn_args.custom_config or {})
@@ -35,7 +47,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
     validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, config.batch_size, False)
 
-    model = build_model(config)
+    model = build_model(config, embedding_matrix(config, tf_transform_output))
     model.summary(print_fn=logging.info)
     callbacks = [
         keras.callbacks.EarlyStopping(
