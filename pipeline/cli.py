@@ -7,6 +7,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from models import presets  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 from pipeline import configs, data  # noqa: E402
 
@@ -26,8 +27,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_config(args) -> ModelConfig:
+    """The chosen preset's config with every hyperparameter flag given on the command line applied."""
     chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig) if getattr(args, f.name) is not None}
-    return ModelConfig.from_dict(chosen)
+    return dataclasses.replace(presets.get_preset(args.preset).config, **chosen)
 
 
 def _add_run(subparsers) -> None:
@@ -44,8 +46,23 @@ def _add_run(subparsers) -> None:
                         help="bless only below this eval binary cross-entropy (default %(default)s)")
     parser.add_argument("--beam-workers", type=int, default=0, help="Beam worker processes (0: one per core)")
     parser.add_argument("--verbose", action="store_true", help="show the full TFX and Beam log")
+    parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
+                        help="model configuration to start from (see `textrnn presets`); flags below override it")
     _model_flags(parser)
     parser.set_defaults(command=run)
+
+
+def _add_presets(subparsers) -> None:
+    parser = subparsers.add_parser("presets", help="list the model presets")
+    parser.set_defaults(command=list_presets)
+
+
+def list_presets(args) -> int:
+    for name, preset in presets.PRESETS.items():
+        print(f"{name}\n    {preset.description}")
+        settings = ", ".join(f"{k}={v}" for k, v in preset.config.to_dict().items() if v is not None)
+        print(f"    {settings}")
+    return 0
 
 
 def run(args) -> int:
@@ -68,7 +85,8 @@ def run(args) -> int:
     logging.set_verbosity(logging.INFO)
     if not args.verbose:
         progress.show_component_progress(len(pipeline.components))
-    print(f"running pipeline '{args.pipeline_name}' on {data_path}, outputs in {args.output_root}", file=sys.stderr)
+    print(f"running pipeline '{args.pipeline_name}' (preset {args.preset}) on {data_path}, outputs in {args.output_root}",
+          file=sys.stderr)
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
     record = run_record.latest_run(configs.metadata_path(os.path.abspath(args.output_root), args.pipeline_name))
@@ -93,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textrnn", description=__doc__)
     subparsers = parser.add_subparsers(dest="subcommand", required=True)
     _add_run(subparsers)
+    _add_presets(subparsers)
     _add_data(subparsers)
     return parser
 

@@ -1,12 +1,15 @@
 """The readable end of a run: eval and test metrics, blessing, pushed version and demo predictions."""
 import glob
+import json
 import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from models.curves import ACCURACY_PNG, LOSS_PNG
 from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
+from models.train import HISTORY_FILE
 from pipeline.run_record import RunRecord, custom_property
 from preprocessing import features
 
@@ -51,6 +54,18 @@ def test_split_accuracy(serving_model, examples_uri: str):
     return (correct / total if total else float("nan")), total, satirical
 
 
+def training_outputs(run_dir: str) -> dict:
+    """Where the Trainer left its curves, history and TensorBoard logs, and how many epochs it ran."""
+    with open(os.path.join(run_dir, HISTORY_FILE)) as f:
+        history = json.load(f)
+    return {
+        "epochs": len(history["loss"]),
+        "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
+        "history": os.path.join(run_dir, HISTORY_FILE),
+        "tensorboard": os.path.join(run_dir, "tensorboard"),
+    }
+
+
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None) -> dict:
     """Collects what a user wants to know about a finished run."""
     summary = {"run_id": record.run_id, "components": record.states}
@@ -66,6 +81,9 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     pushed = record.output("Pusher", "pushed_model")
     summary["pushed_to"] = custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else None
 
+    model_run = record.output("Trainer", "model_run")
+    if model_run is not None:
+        summary["training"] = training_outputs(model_run.uri)
     model = record.output("Trainer", "model")
     if model is None or examples is None:
         return summary
@@ -101,6 +119,10 @@ def format_summary(summary: dict) -> str:
         )
     if "test_accuracy" in summary:
         lines.append(f"test split: accuracy {summary['test_accuracy']:.4f} on {summary['test_examples']} examples")
+    training = summary.get("training")
+    if training:
+        lines.append(f"training: {training['epochs']} epochs; curves {' and '.join(training['curves'])}")
+        lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
     lines.append("blessed: " + ("yes" if summary["blessed"] else "no"))
     lines.append("pushed to: " + (summary["pushed_to"] or "nothing pushed"))
     for demo in summary.get("demo", []):

@@ -1,0 +1,159 @@
+"""The model family: the book's parameter counts, stacking, cuDNN eligibility, saving, training outputs."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from models.config import ModelConfig
+from models.model import build_model
+from models.presets import PRESETS
+from models.train import distribution_strategy, save_run, train
+from pipeline import cli
+
+
+def test_book_parameter_counts():
+    assert build_model(ModelConfig(vocab_size=20_000, embedding_dim=64, lstm_units=(64,))).count_params() == 1_349_169
+    assert build_model(ModelConfig(vocab_size=20_000, embedding_dim=64, lstm_units=(64, 64))).count_params() == 1_447_985
+
+
+def lstms(model):
+    return [bilstm.forward_layer for bilstm in model.bilstms] + [bilstm.backward_layer for bilstm in model.bilstms]
+
+
+def test_stacks_any_depth_with_sequences_between_layers():
+    model = build_model(ModelConfig(vocab_size=100, embedding_dim=8, lstm_units=(16, 12, 8), max_length=7))
+    assert [b.forward_layer.units for b in model.bilstms] == [16, 12, 8]
+    assert [b.return_sequences for b in model.bilstms] == [True, True, False]
+    probabilities = model.predict({"headline_ids": np.array([[5, 6, 7, 0, 0, 0, 0]])}, verbose=0)
+    assert probabilities.shape == (1, 1) and 0 < probabilities[0, 0] < 1
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_keeps_lstms_cudnn_eligible(name):
+    config = PRESETS[name].config
+    model = build_model(ModelConfig.from_dict(dict(config.to_dict(), vocab_size=50, glove=None)))
+    for lstm in lstms(model):
+        layer = lstm.get_config()
+        assert layer["activation"] == "tanh" and layer["recurrent_activation"] == "sigmoid"
+        assert layer["recurrent_dropout"] == 0 and layer["unroll"] is False and layer["use_bias"] is True
+        assert layer.get("use_cudnn", "auto") in ("auto", True)
+    assert model.embedding.mask_zero  # post-padding with id 0, masked: cuDNN accepts right-padded masks
+
+
+def test_padding_does_not_change_the_prediction():
+    model = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=10))
+    short = model.predict({"headline_ids": np.array([[3, 4, 5, 0, 0, 0, 0, 0, 0, 0]])}, verbose=0)
+    model_longer = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=4))
+    model_longer.set_weights(model.get_weights())
+    unpadded = model_longer.predict({"headline_ids": np.array([[3, 4, 5, 0]])}, verbose=0)
+    np.testing.assert_allclose(short, unpadded, rtol=1e-5)
+
+
+def test_config_rejects_unknown_hyperparameters():
+    with pytest.raises(ValueError, match="unknown hyperparameters \\['lstm_unit'\\]"):
+        ModelConfig.from_dict({"lstm_unit": 64})
+
+
+def test_keras_file_loads_in_a_new_process(tmp_path):
+    config = ModelConfig(vocab_size=60, embedding_dim=8, lstm_units=(8, 8), dropout=0.2, max_length=6)
+    model = build_model(config)
+    ids = np.random.default_rng(0).integers(0, 60, size=(4, 6))
+    np.save(tmp_path / "ids.npy", ids)
+    np.save(tmp_path / "expected.npy", model.predict({"headline_ids": ids}, verbose=0))
+    model.save(tmp_path / "model.keras")
+    script = textwrap.dedent(f"""
+        import keras, numpy as np
+        import models.model
+        model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
+        assert type(model).__name__ == "BiLSTMClassifier", type(model)
+        got = model.predict({{"headline_ids": np.load({str(tmp_path / "ids.npy")!r})}}, verbose=0)
+        np.testing.assert_allclose(got, np.load({str(tmp_path / "expected.npy")!r}), rtol=1e-5)
+        print("loaded", model.get_config()["lstm_units"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded [8, 8]" in result.stdout
+
+
+def noisy_data(n, seed):
+    """Random ids and labels: nothing to learn, so validation loss rises once the model memorises."""
+    rng = np.random.default_rng(seed)
+    return {"headline_ids": rng.integers(2, 200, size=(n, 8))}, rng.integers(0, 2, size=(n,))
+
+
+def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path):
+    config = ModelConfig(vocab_size=200, embedding_dim=16, lstm_units=(16,), max_length=8, learning_rate=0.03,
+                         batch_size=32, epochs=30, early_stopping_patience=2, dropout=0.0)
+    x, y = noisy_data(256, 0)
+    val_x, val_y = noisy_data(128, 1)
+    import tensorflow as tf
+
+    to_dataset = lambda a, b: tf.data.Dataset.from_tensor_slices((a, b)).batch(32)  # noqa: E731
+    model, history = train(config, to_dataset(x, y), to_dataset(val_x, val_y), str(tmp_path))
+    epochs_run = len(history["val_loss"])
+    assert epochs_run < config.epochs
+    best = int(np.argmin(history["val_loss"]))
+    assert epochs_run == best + 1 + config.early_stopping_patience
+    restored_loss = model.evaluate(to_dataset(val_x, val_y), verbose=0)[0]
+    assert restored_loss == pytest.approx(history["val_loss"][best], rel=1e-4)
+    assert os.listdir(tmp_path / "tensorboard")
+
+    save_run(model, history, str(tmp_path))
+    for png in ("accuracy.png", "loss.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "history.json").read_text())["val_loss"] == history["val_loss"]
+
+
+def test_several_devices_train_through_mirrored_strategy(tmp_path):
+    """Two logical CPUs stand in for two GPUs: the same training code runs under MirroredStrategy."""
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import numpy as np
+        from models.config import ModelConfig
+        from models.train import distribution_strategy, train
+        strategy = distribution_strategy(["/cpu:0", "/cpu:1"])
+        assert type(strategy).__name__ == "MirroredStrategy" and strategy.num_replicas_in_sync == 2
+        rng = np.random.default_rng(0)
+        data = tf.data.Dataset.from_tensor_slices(
+            ({{"headline_ids": rng.integers(0, 50, size=(64, 6))}}, rng.integers(0, 2, size=(64,)))).batch(16)
+        config = ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=6, epochs=2)
+        model, history = train(config, data, data, {str(tmp_path)!r}, strategy=strategy)
+        assert len(history["loss"]) == 2
+        print("replicas", strategy.num_replicas_in_sync)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+
+
+def test_one_or_no_gpu_uses_the_default_strategy():
+    assert type(distribution_strategy(["/gpu:0"])).__name__ != "MirroredStrategy"
+    assert type(distribution_strategy([])).__name__ != "MirroredStrategy"
+
+
+def test_presets_are_listed_and_flags_override_them(capsys):
+    assert cli.main(["presets"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("default", "book-bilstm", "book-stacked", "book-stacked-lr8e-6", "book-stacked-dropout"):
+        assert name in listed
+    args = cli.parser().parse_args(["run", "--preset", "book-stacked-lr8e-6", "--epochs", "2"])
+    config = cli._model_config(args)
+    assert config.lstm_units == (64, 64) and config.learning_rate == 8e-6 and config.epochs == 2
+    assert config.vocab_size == 20_000 and config.embedding_dim == 64
+
+
+def test_book_presets_match_the_book():
+    book = {name: PRESETS[name].config for name in PRESETS if name.startswith("book-") and name != "book-glove"}
+    for config in book.values():
+        assert (config.vocab_size, config.embedding_dim, config.dense_units, config.epochs) == (20_000, 64, 24, 30)
+    assert book["book-bilstm"].lstm_units == (64,) and book["book-bilstm"].learning_rate == 1e-5
+    assert book["book-stacked"].lstm_units == (64, 64)
+    assert book["book-stacked-lr8e-6"].learning_rate == 8e-6
+    assert book["book-stacked-dropout"].dropout == 0.2
