@@ -6,6 +6,7 @@ model directory the SavedModel that the Evaluator and Pusher take.
 """
 import json
 import os
+import time
 from typing import List, Optional
 
 import keras
@@ -57,6 +58,20 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     return matrix
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of each training epoch (validation included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: List[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,
           strategy: Optional[tf.distribute.Strategy] = None):
     """Builds and fits the model with early stopping and TensorBoard; returns the model and its history."""
@@ -70,10 +85,13 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
         ),
         keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
+        EpochTimer(),
     ]
     history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks,
                         verbose=2)
-    return model, {name: [float(v) for v in values] for name, values in history.history.items()}
+    result = {name: [float(v) for v in values] for name, values in history.history.items()}
+    result["epoch_seconds"] = callbacks[-1].seconds
+    return model, result
 
 
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:

@@ -118,3 +118,13 @@ textrnn_env() {
   case "$TEXTRNN_DATA_DIR" in "$(dirname "$REPO")"/*) ;; *) TEXTRNN_EXTRA_BINDS="${TEXTRNN_EXTRA_BINDS:-} $TEXTRNN_DATA_DIR" ;; esac
   PATH="$VENV/bin:$PATH" run_env env PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" "$@"
 }
+
+# Uses the read-only copy of the dataset beside the repository (../shared/data/sarcasm), where there is one,
+# as the mirror, unless TEXTRNN_DATA_MIRROR names another.
+use_shared_mirror() {
+  local shared_copy
+  shared_copy="$(dirname "$REPO")/shared/data/sarcasm"
+  if [ -z "${TEXTRNN_DATA_MIRROR:-}" ] && [ -d "$shared_copy" ]; then
+    export TEXTRNN_DATA_MIRROR="$shared_copy"
+  fi
+}

@@ -4,9 +4,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
-shared_copy="$(dirname "$REPO")/shared/data/sarcasm"
-if [ -z "${TEXTRNN_DATA_MIRROR:-}" ] && [ -d "$shared_copy" ]; then
-  export TEXTRNN_DATA_MIRROR="$shared_copy"
-fi
+use_shared_mirror
 export TEXTRNN_OUTPUT="${TEXTRNN_OUTPUT:-$REPO/textrnn_output}"
 textrnn_env textrnn run "$@"
