@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 ACCURACY_PNG = "accuracy.png"
 LOSS_PNG = "loss.png"
@@ -19,6 +20,7 @@ def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: 
     if f"val_{metric}" in history:
         axes.plot(epochs, history[f"val_{metric}"], "r-", label=f"validation {metric}")
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(metric)
     axes.set_title(title)
     axes.legend()
