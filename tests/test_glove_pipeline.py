@@ -1,0 +1,109 @@
+"""GloveCoverage in a real LocalDagRunner pipeline: 1,500 real headlines, the book's GloVe settings (Twitter 25d
+subset, frozen, stacked BiLSTMs) for one epoch; the analysis, the matrix the Trainer took (lineage in MLMD),
+and a frozen embedding that comes out of training exactly as GloVe put it in."""
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+import models.model  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
+from components.glove_coverage import GloveTrainer
+from models import glove, glove_coverage
+from models.config import ModelConfig
+from models.train import KERAS_MODEL_FILE
+from pipeline import configs, local_runner, run_record
+from pipeline import pipeline as textrnn_pipeline
+from preprocessing import features
+
+CONFIG = ModelConfig(**dict(glove.BOOK_GLOVE, vocab_size=2_000, epochs=1, batch_size=64, learning_rate=1e-3))
+
+
+@pytest.fixture(scope="module")
+def glove_run(headlines_1500, tmp_path_factory):
+    output_root = str(tmp_path_factory.mktemp("glove_run"))
+    pipeline = local_runner.create_local_pipeline(
+        output_root=output_root, data_path=str(headlines_1500), model_config=CONFIG, eval_loss_upper_bound=10.0,
+        beam_pipeline_args=["--direct_running_mode=in_memory"],
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return output_root, run_record.latest_run(configs.metadata_path(output_root))
+
+
+def test_glove_coverage_runs_between_transform_and_trainer(glove_run):
+    _, record = glove_run
+    assert record.states.get("GloveCoverage") == "COMPLETE"
+    assert set(record.states.values()) == {"COMPLETE"} and "Trainer" in record.states
+
+
+def test_trainer_took_the_embedding_artifact(glove_run):
+    output_root, record = glove_run
+    store = run_record.open_store(configs.metadata_path(output_root))
+    embedding = record.output("GloveCoverage", "embedding")
+    consumers = {
+        event.execution_id for event in store.get_events_by_artifact_ids([embedding.id])
+        if event.type == event.INPUT
+    }
+    trainer_model = record.output("Trainer", "model")
+    producers = {e.execution_id for e in store.get_events_by_artifact_ids([trainer_model.id]) if e.type == e.OUTPUT}
+    assert consumers == producers and len(consumers) == 1
+
+
+def test_coverage_analysis_of_the_full_transform_vocabulary(glove_run):
+    _, record = glove_run
+    transform = tft.TFTransformOutput(record.output("Transform", "transform_graph").uri)
+    full = [w.decode() for w in transform.vocabulary_by_name(glove.FULL_VOCAB_NAME)]
+    kept = [w.decode() for w in transform.vocabulary_by_name(features.VOCAB_NAME)]
+    assert len(kept) == CONFIG.vocab_size - 2 and full[: len(kept)] == kept and len(full) > len(kept)
+
+    coverage = record.output("GloveCoverage", "coverage")
+    summary = json.loads(open(os.path.join(coverage.uri, glove_coverage.SUMMARY_FILE)).read())
+    twitter_words, _ = glove.glove_words(str(glove.TWITTER_25D_SUBSET))
+    in_glove = [w in twitter_words for w in full]
+    expected = glove_coverage.recommend(in_glove)
+    assert summary["vocabulary_words"] == len(full) and summary["covered_words"] == sum(in_glove)
+    assert summary["recommended_vocab_size"] == expected["recommended_words"] + 2
+    assert summary["tipping_rank"] == expected["tipping_rank"] and "outnumber" in summary["rule"]
+    assert run_record.custom_property(coverage, "recommended_vocab_size") == summary["recommended_vocab_size"]
+    for name in (glove_coverage.IN_GLOVE_PNG, glove_coverage.CUMULATIVE_PNG):
+        with open(os.path.join(coverage.uri, name), "rb") as f:
+            assert f.read(4) == b"\x89PNG"
+
+
+def test_embedding_matrix_matches_the_transform_vocabulary(glove_run):
+    _, record = glove_run
+    transform = tft.TFTransformOutput(record.output("Transform", "transform_graph").uri)
+    kept = [w.decode() for w in transform.vocabulary_by_name(features.VOCAB_NAME)]
+    expected, covered = glove.embedding_matrix(kept, str(glove.TWITTER_25D_SUBSET), CONFIG.vocab_size, 25)
+    embedding = record.output("GloveCoverage", "embedding")
+    saved, saved_covered = glove.embedding_matrix(kept, embedding.uri, CONFIG.vocab_size, 25)
+    np.testing.assert_array_equal(saved, expected)
+    assert saved_covered == covered == run_record.custom_property(embedding, "covered_words") > 500
+
+
+def test_frozen_embedding_is_unchanged_by_pipeline_training(glove_run):
+    _, record = glove_run
+    matrix = np.load(os.path.join(record.output("GloveCoverage", "embedding").uri, glove.MATRIX_FILE))
+    model = keras.models.load_model(os.path.join(record.output("Trainer", "model_run").uri, KERAS_MODEL_FILE))
+    assert model.freeze_embedding and not model.embedding.trainable
+    np.testing.assert_array_equal(model.embedding.get_weights()[0], matrix)
+    assert np.count_nonzero(matrix.any(axis=1)) > 500  # real GloVe rows, not an all-zero matrix
+
+
+def test_only_glove_configs_get_the_coverage_node(tmp_path):
+    def nodes(config):
+        pipeline = textrnn_pipeline.create_pipeline(
+            "p", str(tmp_path / "root"), str(tmp_path / "data"), str(tmp_path / "serving"), model_config=config
+        )
+        return {c.id: c for c in pipeline.components}
+
+    plain = nodes(ModelConfig())
+    assert "GloveCoverage" not in plain and type(plain["Trainer"]) is tfx.components.Trainer
+    with_glove = nodes(dataclasses.replace(CONFIG, glove="relative/glove.txt.gz"))
+    assert isinstance(with_glove["Trainer"], GloveTrainer)
+    assert with_glove["GloveCoverage"].exec_properties["glove"] == os.path.abspath("relative/glove.txt.gz")
+    assert "embedding" in with_glove["Trainer"].inputs
