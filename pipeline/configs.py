@@ -15,6 +15,9 @@ INPUT_DIR = os.environ.get("TEXTRNN_INPUT_DIR")
 
 # The Evaluator blesses a model only if its binary cross-entropy on the eval split is below this.
 EVAL_LOSS_UPPER_BOUND = 0.45
+# ... and at most this much above that of the latest blessed model (retraining the same configuration
+# moves the eval loss by about this much).
+EVAL_LOSS_TOLERANCE = 0.01
 
 # Beam's DirectRunner on all local cores, in separate processes.
 BEAM_PIPELINE_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]

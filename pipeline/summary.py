@@ -6,9 +6,10 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis import constants as tfma_constants
 
 from models.curves import ACCURACY_PNG, LOSS_PNG
-from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
+from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, OUTPUT_KEY
 from models.train import HISTORY_FILE
 from pipeline.run_record import RunRecord, custom_property
 from preprocessing import features
@@ -21,12 +22,94 @@ DEMO_SENTENCES = [
 ]
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """The Evaluator's unsliced metrics, by name."""
+# The exit status of `textrnn run` when the Evaluator did not bless the model (so nothing was pushed);
+# 1 is any error and 2 argparse's usage errors.
+NOT_BLESSED_EXIT_CODE = 3
+
+
+def _slice_name(slice_key) -> str:
+    """"" for the whole split, else "feature=value" (joined by commas)."""
+    parts = []
+    for key in slice_key.single_slice_keys:
+        value = getattr(key, key.WhichOneof("kind"))
+        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ",".join(parts)
+
+
+def sliced_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
+    """The Evaluator's scalar metrics of the evaluated model (or of the baseline), by slice name and metric
+    name; the slice name of the whole split is ""."""
+    result = {}
     for metrics in tfma.load_metrics(evaluation_uri):
-        if not metrics.slice_key.single_slice_keys:
-            return {kv.key.name: kv.value.double_value.value for kv in metrics.metric_keys_and_values}
-    return {}
+        values = {
+            kv.key.name: kv.value.double_value.value
+            for kv in metrics.metric_keys_and_values
+            if not kv.key.is_diff
+            and (kv.key.model_name == tfma_constants.BASELINE_KEY) == baseline
+            and kv.value.WhichOneof("type") == "double_value"
+        }
+        if values:
+            result[_slice_name(metrics.slice_key)] = values
+    return result
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """The evaluated model's metrics on the whole eval split, by name."""
+    return sliced_metrics(evaluation_uri).get("", {})
+
+
+def metrics_by_length(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
+    """The evaluated model's metrics for each headline length bucket, shortest first."""
+    by_slice = sliced_metrics(evaluation_uri)
+    names = [f"{LENGTH_BUCKET_KEY}={name}" for _, name in LENGTH_BUCKETS]
+    return {name.split("=", 1)[1]: by_slice[name] for name in names if name in by_slice}
+
+
+def _failure(failure, candidate: Dict[str, float]) -> dict:
+    """One failed threshold as a dict with a sentence saying which and by how much."""
+    name, value = failure.metric_key.name, failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    result = {"metric": name}
+    if threshold.HasField("value_threshold"):
+        bounds = threshold.value_threshold
+        if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
+            bound, side, excess = bounds.upper_bound.value, "above", value - bounds.upper_bound.value
+        else:
+            bound, side, excess = bounds.lower_bound.value, "below", bounds.lower_bound.value - value
+        result.update(threshold="bound", value=value, bound=bound, by=excess,
+                      message=f"{name} {value:.4f} is {side} the bound {bound:.4f} by {excess:.4f}")
+    else:  # a change threshold: the metric is the difference from the baseline (candidate - baseline)
+        change = threshold.change_threshold
+        tolerance = change.absolute.value
+        worse = value if change.direction == tfma.MetricDirection.LOWER_IS_BETTER else -value
+        current = candidate.get(name)
+        result.update(threshold="baseline", difference=value, tolerance=tolerance, by=worse - tolerance)
+        if current is not None:
+            result.update(value=current, baseline=current - value)
+            result["message"] = (
+                f"{name} {current:.4f} is worse than the latest blessed model's {current - value:.4f} by "
+                f"{worse:.4f}, more than the tolerance {tolerance:.4f} by {worse - tolerance:.4f}"
+            )
+        else:
+            result["message"] = (f"{name} is worse than the latest blessed model's by {worse:.4f}, more than "
+                                 f"the tolerance {tolerance:.4f} by {worse - tolerance:.4f}")
+    return result
+
+
+def validation(evaluation_uri: str, candidate: Dict[str, float]) -> dict:
+    """The Evaluator's verdict: `ok`, and each failed threshold (`failures`, with a `message` each)."""
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        slice_name = _slice_name(per_slice.slice_key)
+        for failure in per_slice.failures:
+            item = _failure(failure, candidate if not slice_name else {})
+            if slice_name:
+                item.update(slice=slice_name, message=f"{item['message']} (slice {slice_name})")
+            failures.append(item)
+    if not result.validation_ok and not failures:
+        failures.append({"message": f"validation failed: {str(result).strip()}"})
+    return {"ok": bool(result.validation_ok), "failures": failures}
 
 
 def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
@@ -73,9 +156,16 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     summary["quarantined_records"] = custom_property(examples, "quarantined_records", 0)
 
     evaluation = record.output("Evaluator", "evaluation")
+    blessing = record.output("Evaluator", "blessing")
     if evaluation is not None:
         summary["eval_metrics"] = overall_metrics(evaluation.uri)
-    blessing = record.output("Evaluator", "blessing")
+        summary["eval_metrics_by_length"] = metrics_by_length(evaluation.uri)
+        baseline_uri = custom_property(blessing, "baseline_model")
+        summary["baseline"] = None if not baseline_uri else {
+            "model": baseline_uri, "eval_metrics": sliced_metrics(evaluation.uri, baseline=True).get("", {})
+        }
+        if blessing is not None:
+            summary["validation"] = validation(evaluation.uri, summary["eval_metrics"])
     summary["blessed"] = bool(custom_property(blessing, "blessed", 0))
 
     pushed = record.output("Pusher", "pushed_model")
@@ -100,6 +190,16 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     return summary
 
 
+def _format_metrics(metrics: Dict[str, float], detailed: bool = False) -> str:
+    nan = float("nan")
+    text = "loss {:.4f}, accuracy {:.4f}, AUC {:.4f}".format(
+        metrics.get("binary_crossentropy", nan), metrics.get("binary_accuracy", nan), metrics.get("auc", nan))
+    if detailed:
+        text += ", precision {:.4f}, recall {:.4f}, calibration {:.3f}".format(
+            metrics.get("precision", nan), metrics.get("recall", nan), metrics.get("calibration", nan))
+    return text + f", {int(metrics.get('example_count', 0))} examples"
+
+
 def format_summary(summary: dict) -> str:
     """The summary as lines of text for a terminal."""
     lines = [f"textrnn run {summary['run_id']}"]
@@ -109,21 +209,26 @@ def format_summary(summary: dict) -> str:
         lines.append(f"quarantined records: {summary['quarantined_records']} (see the ExampleGen output)")
     metrics = summary.get("eval_metrics", {})
     if metrics:
-        lines.append(
-            "eval split: loss {:.4f}, accuracy {:.4f}, AUC {:.4f}, {} examples".format(
-                metrics.get("binary_crossentropy", float("nan")),
-                metrics.get("binary_accuracy", float("nan")),
-                metrics.get("auc", float("nan")),
-                int(metrics.get("example_count", 0)),
-            )
-        )
+        lines.append("eval split: " + _format_metrics(metrics, detailed=True))
+    for bucket, bucket_metrics in summary.get("eval_metrics_by_length", {}).items():
+        lines.append(f"  {bucket + ':':12} " + _format_metrics(bucket_metrics))
+    baseline = summary.get("baseline")
+    if baseline:
+        loss = baseline["eval_metrics"].get("binary_crossentropy", float("nan"))
+        lines.append(f"baseline (latest blessed model): loss {loss:.4f}, {baseline['model']}")
+    elif "baseline" in summary:
+        lines.append("baseline (latest blessed model): none yet, so only the loss bound applies")
     if "test_accuracy" in summary:
         lines.append(f"test split: accuracy {summary['test_accuracy']:.4f} on {summary['test_examples']} examples")
     training = summary.get("training")
     if training:
         lines.append(f"training: {training['epochs']} epochs; curves {' and '.join(training['curves'])}")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
-    lines.append("blessed: " + ("yes" if summary["blessed"] else "no"))
+    failures = summary.get("validation", {}).get("failures", [])
+    if summary["blessed"] or not failures:
+        lines.append("blessed: " + ("yes" if summary["blessed"] else "no"))
+    else:
+        lines.append("blessed: no, not blessed: " + "; ".join(f["message"] for f in failures))
     lines.append("pushed to: " + (summary["pushed_to"] or "nothing pushed"))
     for demo in summary.get("demo", []):
         origin = "  (satirical, test split)" if demo["from_test_split"] else ""

@@ -1,11 +1,14 @@
 """The whole pipeline, run by `textrnn run` on 1,500 real headlines, checked through MLMD and the pushed model.
 
 Three invalid records are mixed in and the run quarantines them (--skip-invalid); test_cli_errors.py checks
-that without the flag the run stops on the first one.
+that without the flag the run stops on the first one. The pushed model is then called the ways TF Serving
+and `textrnn predict` call it, and a second run with a deliberately worse configuration is not blessed.
 """
+import base64
 import glob
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -16,7 +19,7 @@ from pipeline import configs, run_record
 
 COMPONENTS = {
     "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "Evaluator", "Pusher",
+    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
 }
 HEADLINES = [
     "thirtysomething scientists unveil doomsday clock of hair loss",
@@ -40,7 +43,7 @@ def pipeline_run(headlines_1500, textrnn_bin, tmp_path_factory):
     output_root = tmp_path_factory.mktemp("run")
     command = [
         textrnn_bin, "run", "--input-dir", str(input_dir), "--output-root", str(output_root), "--skip-invalid",
-        "--epochs", "1", "--vocab-size", "3000", "--eval-loss-bound", "1.0",
+        "--epochs", "3", "--vocab-size", "3000", "--eval-loss-bound", "1.0",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -56,7 +59,7 @@ def test_every_component_completed_in_mlmd(pipeline_run):
 
 def test_progress_and_summary_are_shown(pipeline_run):
     output_root, result = pipeline_run
-    assert "[1/9] JsonExampleGen running" in result.stderr
+    assert "[1/10] JsonExampleGen running" in result.stderr
     assert "Pusher finished" in result.stderr
     assert "blessed: yes" in result.stdout
     assert "quarantined records: 3" in result.stdout
@@ -116,3 +119,190 @@ def test_pushed_version_serves_both_signatures_identically(pipeline_run):
     assert from_text.shape == (len(HEADLINES),)
     assert ((from_text >= 0) & (from_text <= 1)).all()
     assert (from_text == from_examples).all()
+
+
+# --- the evaluation and the gate ------------------------------------------------------------------------------
+
+
+def _summary(output_root):
+    (path,) = glob.glob(str(output_root / "summary-*.json"))
+    with open(path) as f:
+        return json.load(f)
+
+
+def _example(headline: bytes) -> bytes:
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[headline]))
+    return tf.train.Example(features=tf.train.Features(feature={"headline": feature})).SerializeToString()
+
+
+def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline_run):
+    import numpy as np
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.summary import load_split
+
+    output_root, result = pipeline_run
+    summary = _summary(output_root)
+    metrics = summary["eval_metrics"]
+    assert {"binary_crossentropy", "binary_accuracy", "auc", "precision", "recall", "calibration",
+            "example_count"} <= set(metrics)
+    by_length = summary["eval_metrics_by_length"]
+    assert list(by_length) == [b for b in ["0-7 words", "8-10 words", "11-13 words", "14+ words"] if b in by_length]
+    assert len(by_length) >= 3 and sum(m["example_count"] for m in by_length.values()) == metrics["example_count"]
+    assert summary["baseline"] is None and summary["validation"] == {"ok": True, "failures": []}
+    assert "baseline (latest blessed model): none yet" in result.stdout and "  8-10 words:" in result.stdout
+
+    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    evaluation = record.output("Evaluator", "evaluation").uri
+    plots = [p for p in tfma.load_plots(evaluation) if not p.slice_key.single_slice_keys]
+    assert plots and plots[0].plot_keys_and_values[0].value.HasField("calibration_histogram_buckets")
+
+    # The gated loss is the true binary cross-entropy of the pushed model on the eval split.
+    model = tf.saved_model.load(_pushed_version(output_root))
+    probabilities, labels = [], []
+    for batch in load_split(record.output("JsonExampleGen", "examples").uri, "eval").batch(1024):
+        probabilities += list(model.signatures[DEFAULT_SIGNATURE](examples=batch)[OUTPUT_KEY].numpy())
+        labels += list(tf.io.parse_example(batch, {"is_sarcastic": tf.io.FixedLenFeature([], tf.int64)})["is_sarcastic"].numpy())
+    p, y = np.clip(np.array(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7), np.array(labels)
+    assert metrics["binary_crossentropy"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def worse_run(pipeline_run, headlines_1500, textrnn_bin, tmp_path_factory):
+    """A second `textrnn run` with a learning rate too small to learn anything, into a copy of the first run's
+    output root: its ML Metadata store (where the Resolver finds the first model, blessed) and its serving
+    directory, the state a second run into the same root meets. The copy keeps the first run's checks above
+    independent of test order."""
+    first_root, _ = pipeline_run
+    output_root = tmp_path_factory.mktemp("second_run")
+    for folder in ("metadata", "serving_model"):
+        shutil.copytree(first_root / folder, output_root / folder)
+    command = [
+        textrnn_bin, "run", "--input-dir", str(headlines_1500), "--output-root", str(output_root),
+        "--epochs", "1", "--learning-rate", "1e-6", "--vocab-size", "3000", "--eval-loss-bound", "1.0",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return first_root, output_root, result
+
+
+def test_worse_model_is_not_blessed_and_the_run_says_why(worse_run):
+    first_root, output_root, result = worse_run
+    assert result.returncode == 3, result.stdout + result.stderr[-3000:]
+    summary = _summary(output_root)
+    assert summary["blessed"] is False and summary["pushed_to"] is None
+    (failure,) = summary["validation"]["failures"]  # the loss bound (1.0) holds; the baseline comparison fails
+    assert failure["metric"] == "binary_crossentropy" and failure["threshold"] == "baseline"
+    first = _summary(first_root)["eval_metrics"]["binary_crossentropy"]
+    assert failure["baseline"] == pytest.approx(first, abs=1e-6) == summary["baseline"]["eval_metrics"]["binary_crossentropy"]
+    assert failure["value"] - failure["baseline"] > configs.EVAL_LOSS_TOLERANCE and failure["by"] > 0
+    assert f"blessed: no, not blessed: {failure['message']}" in result.stdout
+    assert "is worse than the latest blessed model's" in failure["message"] and "more than the tolerance 0.0100 by" in failure["message"]
+    assert "pushed to: nothing pushed" in result.stdout
+
+
+def test_worse_model_is_not_pushed_and_the_earlier_version_stays(worse_run):
+    first_root, output_root, _ = worse_run
+    first_record = run_record.latest_run(configs.metadata_path(str(first_root)))
+    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    assert record.run_id != first_record.run_id and set(record.states.values()) == {"COMPLETE"}
+    blessing = record.output("Evaluator", "blessing")
+    assert run_record.custom_property(blessing, "blessed") == 0
+    assert run_record.custom_property(blessing, "baseline_model") == first_record.output("Trainer", "model").uri
+    assert run_record.custom_property(record.output("Pusher", "pushed_model"), "pushed") == 0
+    assert os.listdir(configs.serving_model_dir(str(output_root))) == os.listdir(configs.serving_model_dir(str(first_root)))
+
+
+# --- consumers of the pushed model -----------------------------------------------------------------------------
+
+
+def test_rest_requests_as_tf_serving_decodes_them(pipeline_run):
+    from tf_serving_protocol import rest_predict
+
+    output_root, _ = pipeline_run
+    model = tf.saved_model.load(_pushed_version(output_root))
+    expected = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(HEADLINES))[OUTPUT_KEY].numpy()
+
+    headlines = rest_predict(model, json.dumps({"signature_name": "headlines", "instances": HEADLINES}))
+    examples = rest_predict(model, json.dumps(
+        {"instances": [{"b64": base64.b64encode(_example(h.encode())).decode()} for h in HEADLINES]}))
+    columnar = rest_predict(model, json.dumps({"signature_name": "headlines", "inputs": {"headline": HEADLINES}}))
+    assert headlines["predictions"] == examples["predictions"] == columnar["outputs"] == pytest.approx(expected.tolist())
+
+
+def test_grpc_predict_requests_as_tf_serving_decodes_them(pipeline_run):
+    from tensorflow_serving.apis import predict_pb2
+    from tf_serving_protocol import grpc_predict
+
+    output_root, _ = pipeline_run
+    version_dir = _pushed_version(output_root)
+    model = tf.saved_model.load(version_dir)
+    expected = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(HEADLINES))[OUTPUT_KEY].numpy()
+
+    for signature, name, values in [
+        ("serving_default", "examples", [_example(h.encode()) for h in HEADLINES]),
+        ("headlines", "headline", HEADLINES),
+    ]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = configs.PIPELINE_NAME
+        request.model_spec.signature_name = signature
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+        response = predict_pb2.PredictResponse.FromString(
+            grpc_predict(model, request.SerializeToString(), os.path.basename(version_dir)))
+        assert response.model_spec.version.value == int(os.path.basename(version_dir))
+        assert tf.make_ndarray(response.outputs["probability"]).tolist() == pytest.approx(expected.tolist())
+
+
+EDGE_HEADLINES = {
+    "empty": b"",
+    "10,000 characters of words": ("sarcasm " * 1250).encode(),
+    "10,000 characters, one word": b"x" * 10_000,
+    "emoji": "scientists confirm 😂🔥🙃 is the new punctuation 👍".encode(),
+    "non-Latin": "日本語のニュース: заголовок العربية עִבְרִית ελληνικά".encode(),
+    "invalid UTF-8": b"area man \xff\xfe loses \xc3\x28 bytes \x80",
+}
+
+
+def test_edge_inputs_return_a_probability_from_both_signatures(pipeline_run):
+    from tf_serving_protocol import rest_predict
+
+    output_root, _ = pipeline_run
+    model = tf.saved_model.load(_pushed_version(output_root))
+    headlines = list(EDGE_HEADLINES.values())
+    from_text = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(headlines))[OUTPUT_KEY].numpy()
+    from_examples = model.signatures[DEFAULT_SIGNATURE](
+        examples=tf.constant([_example(h) for h in headlines]))[OUTPUT_KEY].numpy()
+    for batch in (from_text, from_examples):
+        assert batch.shape == (len(headlines),) and ((batch >= 0) & (batch <= 1)).all()
+    assert from_text.tolist() == pytest.approx(from_examples.tolist())
+    for name, headline in EDGE_HEADLINES.items():  # one at a time too, as a lone request would come
+        alone = model.signatures[DEFAULT_SIGNATURE](examples=tf.constant([_example(headline)]))[OUTPUT_KEY].numpy()
+        assert alone.shape == (1,) and 0 <= alone[0] <= 1, name
+    # Invalid UTF-8 can only reach the server inside a b64 tf.Example (JSON strings are Unicode).
+    body = json.dumps({"instances": [{"b64": base64.b64encode(_example(EDGE_HEADLINES["invalid UTF-8"])).decode()}]})
+    assert 0 <= rest_predict(model, body)["predictions"][0] <= 1
+
+
+def test_predict_command_scores_with_the_latest_pushed_version(pipeline_run, textrnn_bin, tmp_path):
+    output_root, _ = pipeline_run
+    version_dir = _pushed_version(output_root)
+    model = tf.saved_model.load(version_dir)
+    headlines = [HEADLINES[0], "日本語 😂", HEADLINES[1]]
+    expected = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(headlines))[OUTPUT_KEY].numpy()
+    (tmp_path / "more.jsonl").write_text(json.dumps({"headline": headlines[1]}) + "\n" + json.dumps(headlines[2]) + "\n")
+
+    command = [textrnn_bin, "predict", "--output-root", str(output_root), "--json", headlines[0],
+               "--file", str(tmp_path / "more.jsonl")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout)
+    assert answer["version"] == os.path.basename(version_dir) and answer["model"] == version_dir
+    assert [p["headline"] for p in answer["predictions"]] == headlines
+    assert [p["probability"] for p in answer["predictions"]] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert [p["sarcastic"] for p in answer["predictions"]] == [bool(p >= 0.5) for p in expected]
+
+    (tmp_path / "plain.txt").write_text(headlines[0] + "\n")
+    text = subprocess.run([textrnn_bin, "predict", "--output-root", str(output_root), "--file", str(tmp_path / "plain.txt")],
+                          capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0, text.stderr[-3000:]
+    assert text.stdout.startswith(f"{expected[0]:.3f}  ") and text.stdout.rstrip().endswith(headlines[0])
+    assert f"model version {os.path.basename(version_dir)}" in text.stderr

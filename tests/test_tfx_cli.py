@@ -30,5 +30,5 @@ def test_tfx_pipeline_create_and_run_create(headlines_1500, tmp_path):
 
     tfx_cli("run", "create", "--engine", "local", "--pipeline_name", configs.PIPELINE_NAME, env=env)
     record = run_record.latest_run(configs.metadata_path(str(tmp_path / "output")))
-    assert len(record.states) == 9
+    assert len(record.states) == 10  # the nine components and the latest-blessed-model Resolver
     assert set(record.states.values()) == {"COMPLETE"}

@@ -1,0 +1,148 @@
+"""`textrnn predict`: score headlines with the latest pushed model, as a TF Serving client would.
+
+    textrnn predict "area man wins" "senate passes bill"      # headlines as arguments
+    textrnn predict --file headlines.jsonl --json             # JSON Lines, CSV or one headline per line
+
+The model is the newest version (the highest numbered folder) under the push destination of `textrnn run`
+(`<output root>/serving_model/<pipeline name>/`), or the folder given with --model-dir; it is called
+through its `headlines` signature, the one TF Serving's REST API reaches with
+`{"signature_name": "headlines", "instances": [...]}`.
+"""
+import csv
+import io
+import json
+import os
+import sys
+from typing import Iterable, List, Tuple
+
+from pipeline import configs
+
+BATCH_SIZE = 1024
+THRESHOLD = 0.5
+
+
+class PredictError(RuntimeError):
+    """Nothing to predict with, or an input file that cannot be read; the message says which."""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="score headlines with the latest pushed model",
+        description="Prints the probability that each headline is sarcastic, from the latest pushed model.")
+    parser.add_argument("headlines", nargs="*", help="headlines to score")
+    parser.add_argument("--file", action="append", default=[],
+                        help="a file of headlines: JSON Lines (strings, or objects with a 'headline'), CSV (a "
+                             "'headline' column, else the first column) or one headline per line; - is stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--output-root", default=configs.OUTPUT_ROOT,
+                        help="the output root of `textrnn run` (default $TEXTRNN_OUTPUT or ./textrnn_output)")
+    parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    parser.add_argument("--model-dir", help="a pushed version folder, or a folder of numbered versions "
+                                            "(default: the push destination under --output-root)")
+    parser.set_defaults(command=run)
+
+
+def pushed_versions(serving_dir: str) -> List[int]:
+    """The numbered versions in a push destination that hold a SavedModel, oldest first."""
+    if not os.path.isdir(serving_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(serving_dir)
+                  if name.isdigit() and os.path.isfile(os.path.join(serving_dir, name, "saved_model.pb")))
+
+
+def resolve_model_dir(output_root: str, pipeline_name: str, model_dir: str = None) -> Tuple[str, str]:
+    """The SavedModel folder to load and its version (the folder name), or PredictError if there is none."""
+    if model_dir and os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir, os.path.basename(os.path.normpath(model_dir))
+    serving_dir = model_dir or configs.serving_model_dir(os.path.abspath(output_root), pipeline_name)
+    versions = pushed_versions(serving_dir)
+    if not versions:
+        raise PredictError(
+            f"no model has been pushed to {serving_dir}: run `textrnn run` first (a model is pushed only when "
+            "the Evaluator blesses it), or point --model-dir or --output-root at a push destination")
+    return os.path.join(serving_dir, str(versions[-1])), str(versions[-1])
+
+
+def _json_lines(text: str, source: str) -> List[str]:
+    headlines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PredictError(f"{source}, line {number}: not JSON ({error.msg})") from None
+        if isinstance(record, dict) and isinstance(record.get("headline"), str):
+            headlines.append(record["headline"])
+        elif isinstance(record, str):
+            headlines.append(record)
+        else:
+            raise PredictError(f"{source}, line {number}: expected a string or an object with a 'headline' string")
+    return headlines
+
+
+def _csv(text: str) -> List[str]:
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if rows and "headline" in rows[0]:
+        column = rows[0].index("headline")
+        return [row[column] if column < len(row) else "" for row in rows[1:]]
+    return [row[0] for row in rows]
+
+
+def read_headlines(path: str) -> List[str]:
+    """The headlines in a file: JSON Lines (.jsonl, .json, .ndjson, or any file whose first line is a JSON
+    object), CSV (.csv) or else one headline per line (blank lines skipped)."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise PredictError(f"cannot read {path}: {error}") from None
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".csv":
+        return _csv(text)
+    first = next((line.lstrip() for line in text.splitlines() if line.strip()), "")
+    if extension in (".jsonl", ".json", ".ndjson") or first.startswith("{"):
+        return _json_lines(text, path)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def predict(model_dir: str, headlines: Iterable[str]) -> List[float]:
+    """The sarcasm probability of each headline from the SavedModel's `headlines` signature."""
+    import tensorflow as tf
+
+    from models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
+
+    signature = tf.saved_model.load(model_dir).signatures[HEADLINES_SIGNATURE]
+    headlines, probabilities = list(headlines), []
+    for start in range(0, len(headlines), BATCH_SIZE):
+        batch = tf.constant(headlines[start:start + BATCH_SIZE], dtype=tf.string)
+        probabilities += [float(p) for p in signature(headline=batch)[OUTPUT_KEY].numpy()]
+    return probabilities
+
+
+def run(args) -> int:
+    headlines = list(args.headlines)
+    for path in args.file:
+        headlines += read_headlines(path)
+    if not headlines:
+        raise PredictError("no headlines given: pass them as arguments or with --file")
+    model_dir, version = resolve_model_dir(args.output_root, args.pipeline_name, args.model_dir)
+    probabilities = predict(model_dir, headlines)
+    if args.json:
+        json.dump({
+            "model": os.path.abspath(model_dir),
+            "version": version,
+            "predictions": [
+                {"headline": h, "probability": p, "sarcastic": p >= THRESHOLD} for h, p in zip(headlines, probabilities)
+            ],
+        }, sys.stdout)
+        print()
+    else:
+        print(f"model version {version} ({os.path.abspath(model_dir)})", file=sys.stderr)
+        for headline, probability in zip(headlines, probabilities):
+            label = "sarcastic" if probability >= THRESHOLD else "not sarcastic"
+            print(f"{probability:.3f}  {label:13}  {headline}")
+    return 0
