@@ -14,7 +14,7 @@ setuptools.setup(
     version="0.1.0",
     description="Bidirectional-LSTM text classifiers (sarcasm in news headlines) with a TFX pipeline.",
     python_requires=">=3.10,<3.14",
-    packages=setuptools.find_packages(include=["pipeline*", "components*", "preprocessing*", "models*"]),
+    packages=setuptools.find_packages(include=["pipeline*", "components*", "preprocessing*", "models*", "kubeflow*"]),
     package_data={"pipeline": ["*.json"]},
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
     extras_require={

@@ -32,7 +32,7 @@ def run_preset(name: str, output_root: str, extra_args) -> dict:
     """Runs the pipeline with one preset; returns the row of the table."""
     started = time.perf_counter()
     command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--preset", name,
-               "--output-root", output_root, "--eval-loss-bound", "10", *extra_args]
+               "--output-root", output_root, "--eval-loss-bound", "10", "--eval-loss-tolerance", "10", *extra_args]
     print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     subprocess.run(command, check=True)
     wall = time.perf_counter() - started

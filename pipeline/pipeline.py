@@ -1,38 +1,62 @@
 """The textrnn TFX pipeline: JSON headlines to a blessed, pushed BiLSTM sarcasm classifier."""
-from typing import List, Optional
+from typing import Any, List, Mapping, Optional
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 
 from components.anomalies_gate import AnomaliesGate
+from components.atomic_pusher import AtomicPusher
 from components.json_example_gen import JsonExampleGen
 from models.config import ModelConfig
+from models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
 from pipeline import configs
 from preprocessing import features
 
 
-def eval_config(loss_upper_bound: float) -> tfma.EvalConfig:
-    """Eval-split metrics; the model is blessed only if binary cross-entropy stays under the bound."""
+def eval_config(
+    loss_upper_bound: float, loss_tolerance: float = configs.EVAL_LOSS_TOLERANCE
+) -> tfma.EvalConfig:
+    """Eval-split metrics, overall and by headline length; the gate on binary cross-entropy.
+
+    A model is blessed only if its eval binary cross-entropy is below `loss_upper_bound` and at most
+    `loss_tolerance` above that of the baseline, the latest blessed model (on the first run there is none
+    and TFX skips the comparison). Both apply to the whole eval split, not to each length bucket.
+    """
     loss_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": loss_upper_bound})
+        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": loss_upper_bound}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.LOWER_IS_BETTER, absolute={"value": loss_tolerance}
+        ),
     )
+    overall = tfma.SlicingSpec()
     return tfma.EvalConfig(
         model_specs=[
+            # The bucket comes from the model's `transformed_features` signature, which TFMA calls by default
+            # when a model has one (so a baseline exported before it existed still evaluates).
             tfma.ModelSpec(
                 signature_name="serving_default",
                 label_key=features.LABEL_KEY,
-                prediction_key="probability",
+                prediction_key=OUTPUT_KEY,
             )
         ],
-        slicing_specs=[tfma.SlicingSpec()],
+        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[LENGTH_BUCKET_KEY])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="BinaryCrossEntropy", threshold=loss_threshold),
+                    tfma.MetricConfig(  # TFMA's BinaryCrossEntropy miscounts (see components/evaluator_metrics.py)
+                        class_name="ExactBinaryCrossEntropy",
+                        module="components.evaluator_metrics",
+                        per_slice_thresholds=[tfma_config.PerSliceMetricThreshold(slicing_specs=[overall], threshold=loss_threshold)],
+                    ),
                     tfma.MetricConfig(class_name="BinaryAccuracy"),
                     tfma.MetricConfig(class_name="AUC"),
+                    tfma.MetricConfig(class_name="Precision"),
+                    tfma.MetricConfig(class_name="Recall"),
+                    tfma.MetricConfig(class_name="Calibration"),
+                    tfma.MetricConfig(class_name="CalibrationPlot"),
                 ]
             )
         ],
@@ -46,11 +70,21 @@ def create_pipeline(
     serving_model_dir: str,
     model_config: ModelConfig = ModelConfig(),
     eval_loss_upper_bound: float = configs.EVAL_LOSS_UPPER_BOUND,
+    eval_loss_tolerance: float = configs.EVAL_LOSS_TOLERANCE,
     skip_invalid: bool = False,
     beam_pipeline_args: Optional[List[str]] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    platform_configs: Optional[Mapping[str, Any]] = None,
+    baseline_resolver: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """Returns the pipeline; `data_path` is a folder of JSON Lines or JSON-array headline files."""
+    """Returns the pipeline; `data_path` is a folder of JSON Lines or JSON-array headline files.
+
+    `platform_configs` maps component ids to the platform config each component gets with
+    `with_platform_config` (on Kubeflow, a ResourceSpec: CPU, memory, GPUs); the key "*" applies to the
+    components without an entry of their own. Left out (local runs), no component gets one.
+    `baseline_resolver=False` leaves out the latest-blessed-model Resolver (so the Evaluator has no baseline):
+    Kubeflow Pipelines (open source) cannot run resolver tasks.
+    """
     example_gen = JsonExampleGen(input_base=data_path, skip_invalid=skip_invalid)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
@@ -68,7 +102,13 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomalies_gate)
 
-    trainer = tfx.components.Trainer(
+    glove_nodes, trainer_class, glove_inputs = [], tfx.components.Trainer, {}
+    if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
+        from components.glove_coverage import GloveTrainer, glove_coverage
+
+        glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config)]
+        trainer_class, glove_inputs = GloveTrainer, {"embedding": glove_nodes[0].outputs["embedding"]}
+    trainer = trainer_class(
         run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -76,29 +116,43 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=model_config.to_dict(),
+        **glove_inputs,
     )
+    # The baseline: the newest model that an earlier run's Evaluator blessed (none on the first run).
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(eval_loss_upper_bound),
+        baseline_model=latest_blessed_model.outputs["model"] if baseline_resolver else None,
+        eval_config=eval_config(eval_loss_upper_bound, eval_loss_tolerance),
         example_splits=["eval"],
     )
-    pusher = tfx.components.Pusher(
+    # Pushes only blessed models, each as a new version that appears in one rename (components/atomic_pusher.py).
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
-    )
+    ).with_id("Pusher")
 
-    return tfx.dsl.Pipeline(
+    textrnn_pipeline = tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, trainer, evaluator, pusher,
+            transform, *glove_nodes, trainer, *([latest_blessed_model] if baseline_resolver else []), evaluator, pusher,
         ],
         enable_cache=False,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=configs.BEAM_PIPELINE_ARGS if beam_pipeline_args is None else beam_pipeline_args,
     )
+    for component in textrnn_pipeline.components if platform_configs else []:
+        config = platform_configs.get(component.id, platform_configs.get("*"))
+        if config is not None and hasattr(component, "with_platform_config"):  # not the Resolver
+            component.with_platform_config(config)
+    return textrnn_pipeline

@@ -1,0 +1,1 @@
+"""The textrnn pipeline on Kubeflow Pipelines v2: settings, the compiling runner, and a local launcher."""

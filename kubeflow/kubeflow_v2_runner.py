@@ -1,0 +1,184 @@
+"""Compiles the textrnn pipeline into a Kubeflow Pipelines v2 spec (YAML) with KubeflowV2DagRunner.
+
+    python kubeflow/kubeflow_v2_runner.py          # or: textrnn compile-kubeflow --help
+
+The pipeline comes from the same factory as the local runner (`pipeline.pipeline.create_pipeline`), with the
+settings of kubeflow/configs.py: every component runs in the image built from kubeflow/Dockerfile, requests
+CPU and memory (the Trainer GPUs too) through its platform config, and the Beam-powered ones take the Beam
+arguments of the chosen runner (DirectRunner in the pod, Dataflow or Flink). Upload the YAML to Kubeflow
+Pipelines (UI or `kfp.Client().create_run_from_pipeline_package`); see README.md.
+
+Two things the TFX 1.21 compiler leaves out are filled in after compiling: the ExampleGen's resources (its
+FileBasedExampleGen container spec ignores the platform config) and the spec's defaultPipelineRoot (the
+pipeline root only reaches the JSON job's runtime config, which the YAML does not hold).
+"""
+import dataclasses
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional
+
+# Run as a script, this folder comes first on sys.path; the repository root takes its place.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path[0] = os.path.dirname(sys.path[0])
+
+import yaml  # noqa: E402
+from kfp.pipeline_spec import pipeline_spec_pb2  # noqa: E402
+from tfx import v1 as tfx  # noqa: E402
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner  # noqa: E402
+
+from google.protobuf import json_format  # noqa: E402
+from kubeflow import configs  # noqa: E402
+from models.config import ModelConfig  # noqa: E402
+from pipeline import configs as local_configs  # noqa: E402
+from pipeline import pipeline as textrnn_pipeline  # noqa: E402
+
+ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+
+# The container entrypoint of every component (the spec's `command`): TFX's Kubeflow v2 executor launcher.
+ENTRYPOINT = list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)
+
+_MEMORY_UNITS = {"E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "K": 1e3, "k": 1e3,
+                 "Ei": 2**60, "Pi": 2**50, "Ti": 2**40, "Gi": 2**30, "Mi": 2**20, "Ki": 2**10}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """What a component's pod asks for: CPU and memory as Kubernetes quantities ("2", "500m"; "8G", "512Mi")."""
+
+    cpu: str
+    memory: str
+    gpus: int = 0
+    gpu_type: str = configs.GPU_TYPE
+    # Limits are optional on Kubeflow Pipelines; Vertex AI Pipelines sizes machines from them.
+    cpu_limit: Optional[str] = None
+    memory_limit: Optional[str] = None
+
+
+def _memory_gb(quantity: str) -> float:
+    """Decimal gigabytes in a Kubernetes memory quantity (what the deprecated float fields hold)."""
+    for suffix in sorted(_MEMORY_UNITS, key=len, reverse=True):
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * _MEMORY_UNITS[suffix] / 1e9
+    return float(quantity) / 1e9
+
+
+def resource_spec(resources: Resources) -> ResourceSpec:
+    """The ResourceSpec platform config, filled as the KFP SDK fills it.
+
+    The string fields (resource_cpu_request, accelerator.resource_type, ...) are what current Kubeflow
+    Pipelines backends read; the deprecated numeric ones (cpu_request, accelerator.type/count, ...) are set too
+    for older backends and Vertex AI Pipelines.
+    """
+    spec = ResourceSpec(
+        resource_cpu_request=resources.cpu,
+        cpu_request=configs.cpu_cores(resources.cpu),
+        resource_memory_request=resources.memory,
+        memory_request=_memory_gb(resources.memory),
+    )
+    if resources.cpu_limit:
+        spec.resource_cpu_limit = resources.cpu_limit
+        spec.cpu_limit = configs.cpu_cores(resources.cpu_limit)
+    if resources.memory_limit:
+        spec.resource_memory_limit = resources.memory_limit
+        spec.memory_limit = _memory_gb(resources.memory_limit)
+    if resources.gpus:
+        spec.accelerator.resource_type = resources.gpu_type
+        spec.accelerator.resource_count = str(resources.gpus)
+        spec.accelerator.type = resources.gpu_type
+        spec.accelerator.count = resources.gpus
+    return spec
+
+
+def default_resources(gpus: int = configs.GPUS, gpu_type: str = configs.GPU_TYPE) -> Dict[str, Resources]:
+    """Resources by component id from kubeflow/configs.py; "*" is every component not named."""
+    data = Resources(configs.DATA_CPU, configs.DATA_MEMORY)
+    return {
+        "*": Resources(configs.DEFAULT_CPU, configs.DEFAULT_MEMORY),
+        **{component_id: data for component_id in configs.DATA_COMPONENTS},
+        configs.TRAINER: Resources(configs.TRAINER_CPU, configs.TRAINER_MEMORY, gpus=gpus, gpu_type=gpu_type),
+    }
+
+
+def create_kubeflow_pipeline(
+    pipeline_root: str = configs.PIPELINE_ROOT,
+    data_root: str = configs.DATA_ROOT,
+    serving_model_dir: Optional[str] = configs.SERVING_MODEL_DIR,
+    pipeline_name: str = configs.PIPELINE_NAME,
+    beam_pipeline_args: Optional[List[str]] = None,
+    resources: Optional[Mapping[str, Resources]] = None,
+    **kwargs: Any,
+) -> tfx.dsl.Pipeline:
+    """The pipeline of `pipeline.pipeline.create_pipeline` with Kubeflow paths, resources and Beam arguments.
+
+    `kwargs` go to the factory (model_config, eval_loss_upper_bound, skip_invalid, ...). There is no
+    metadata connection: Kubeflow Pipelines records runs in its own ML Metadata. Its open-source backend
+    runs no resolver tasks, so the Evaluator has no baseline model (it still gates on the loss bound).
+    """
+    resources = default_resources() if resources is None else resources
+    kwargs.setdefault("baseline_resolver", False)
+    return textrnn_pipeline.create_pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        data_path=data_root,
+        serving_model_dir=serving_model_dir or local_configs.serving_model_dir(pipeline_root, pipeline_name),
+        beam_pipeline_args=configs.beam_pipeline_args() if beam_pipeline_args is None else beam_pipeline_args,
+        platform_configs={component_id: resource_spec(r) for component_id, r in resources.items()},
+        **kwargs,
+    )
+
+
+def compile_pipeline(pipeline: tfx.dsl.Pipeline, image: str, output_path: str) -> Dict[str, Any]:
+    """Writes the Kubeflow Pipelines v2 spec of `pipeline` as YAML to `output_path`; returns it as a dict.
+
+    The spec uses schema 2.1.0, whose constant parameters (`runtimeValue.constant`) are what the open-source
+    Kubeflow Pipelines backend reads (it rejects schema 2.0.0's `constantValue`).
+    """
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+            default_image=image, default_commands=ENTRYPOINT, use_pipeline_spec_2_1=True
+        ),
+        output_dir=os.path.dirname(os.path.abspath(output_path)),
+        output_filename=os.path.basename(output_path),
+    )
+    spec = runner.run(pipeline, write_out=False)["pipelineSpec"]
+    executors = spec["deploymentSpec"]["executors"]
+    for component in pipeline.components:
+        executor = executors.get(f"{component.id}_executor", {})
+        if getattr(component, "platform_config", None) is not None and "container" in executor:
+            executor["container"].setdefault("resources", json_format.MessageToDict(component.platform_config))
+    spec["defaultPipelineRoot"] = pipeline.pipeline_info.pipeline_root
+    # Fails here, not on upload, if the spec is not a valid PipelineSpec.
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    with open(output_path, "w") as f:
+        f.write(f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
+                f"# Compiled from the textrnn TFX pipeline with {spec['sdkVersion']} for image {image}\n")
+        yaml.safe_dump(spec, f, sort_keys=True)
+    return spec
+
+
+def run(
+    output_path: str = configs.SPEC_FILE,
+    image: str = configs.IMAGE,
+    beam_runner: str = configs.BEAM_RUNNER,
+    gpus: int = configs.GPUS,
+    gpu_type: str = configs.GPU_TYPE,
+    model_config: ModelConfig = ModelConfig(),
+    **kwargs: Any,
+) -> Dict[str, Any]:
+    """Compiles the pipeline with the settings of kubeflow/configs.py (each overridable here)."""
+    pipeline = create_kubeflow_pipeline(
+        beam_pipeline_args=configs.beam_pipeline_args(beam_runner, image),
+        resources=default_resources(gpus, gpu_type),
+        model_config=model_config,
+        **kwargs,
+    )
+    return compile_pipeline(pipeline, image, output_path)
+
+
+if __name__ == "__main__":
+    from absl import logging
+
+    logging.set_verbosity(logging.INFO)
+    run()
+    print(f"wrote {configs.SPEC_FILE}")

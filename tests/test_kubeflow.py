@@ -1,0 +1,246 @@
+"""The pipeline on Kubeflow Pipelines v2: the compiled spec, read back with the pipeline-spec protos, and
+ExampleGen → StatisticsGen → SchemaGen → Transform → Trainer run through the container entrypoint that
+Kubeflow launches, with the arguments the spec gives them, on 300 real headlines (kubeflow/local_launcher.py).
+"""
+import importlib
+import json
+import os
+
+import pytest
+import yaml
+
+from kubeflow import configs, kubeflow_v2_runner
+from kubeflow.local_launcher import LocalLauncher, deployment_config, dockerfile_env, load_spec
+from models.config import ModelConfig
+from pipeline import cli
+from pipeline import configs as local_configs
+from pipeline import pipeline as textrnn_pipeline
+
+IMAGE = "registry.example.com/textrnn:test"
+PIPELINE_ROOT = "gs://textrnn-test/pipeline_root"
+DATA_ROOT = "gs://textrnn-test/data"
+ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+DRIVER = ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]
+TASKS = {
+    "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+    "Transform", "Trainer", "Evaluator", "Pusher",
+}
+DOCKERFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kubeflow", "Dockerfile")
+
+
+def _container(deployment, task):
+    return deployment.executors[f"{task}_executor"].container
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """`textrnn compile-kubeflow` with two GPUs and Dataflow: the YAML path, the spec and its deployment config."""
+    path = str(tmp_path_factory.mktemp("kubeflow") / "textrnn.yaml")
+    status = cli.main([
+        "compile-kubeflow", "--output", path, "--pipeline-root", PIPELINE_ROOT, "--data-root", DATA_ROOT,
+        "--image", IMAGE, "--gpus", "2", "--gpu-type", "nvidia.com/gpu", "--beam-runner", "dataflow",
+    ])
+    assert status == 0
+    spec = load_spec(path)  # strict: a field the protos do not know fails here
+    return path, spec, deployment_config(spec)
+
+
+def test_spec_loads_as_the_kfp_client_loads_it(compiled):
+    from kfp.client.client import _extract_pipeline_yaml  # what create_run_from_pipeline_package and upload use
+
+    path, spec, _ = compiled
+    assert _extract_pipeline_yaml(path).pipeline_spec == spec
+    assert spec.schema_version == "2.1.0" and spec.sdk_version == "tfx-1.21.0"
+    assert spec.pipeline_info.name == local_configs.PIPELINE_NAME
+    assert spec.default_pipeline_root == PIPELINE_ROOT
+
+
+def test_every_component_is_a_task_with_its_dependencies(compiled):
+    _, spec, _ = compiled
+    tasks = spec.root.dag.tasks
+    assert set(tasks) == TASKS and set(spec.components) == TASKS
+    assert set(tasks["Transform"].dependent_tasks) == {"JsonExampleGen", "SchemaGen", "AnomaliesGate"}
+    assert set(tasks["Trainer"].dependent_tasks) == {"Transform", "SchemaGen"}
+    assert set(tasks["Pusher"].dependent_tasks) == {"Trainer", "Evaluator"}
+    trainer_examples = tasks["Trainer"].inputs.artifacts["examples"].task_output_artifact
+    assert (trainer_examples.producer_task, trainer_examples.output_artifact_key) == ("Transform", "transformed_examples")
+    # KFP's open-source backend reads only `runtimeValue.constant` (schema 2.1), not the deprecated constantValue.
+    for task in tasks.values():
+        for parameter in task.inputs.parameters.values():
+            assert parameter.runtime_value.HasField("constant") and not parameter.runtime_value.HasField("constant_value")
+    push_destination = json.loads(tasks["Pusher"].inputs.parameters["push_destination"].runtime_value.constant.string_value)
+    assert push_destination["filesystem"]["base_directory"] == f"{PIPELINE_ROOT}/serving_model/textrnn"
+    assert tasks["JsonExampleGen"].inputs.parameters["input_base"].runtime_value.constant.string_value == DATA_ROOT
+
+
+def test_every_component_runs_the_image_through_the_tfx_entrypoint(compiled):
+    from tfx.utils import import_utils
+
+    _, spec, deployment = compiled
+    assert len(deployment.executors) == len(TASKS)
+    for task in TASKS:
+        container = _container(deployment, task)
+        assert container.image == IMAGE
+        assert list(container.command) == ENTRYPOINT
+        assert container.args[0] == "--executor_class_path" and "{{$}}" in container.args
+        import_utils.import_class_by_path(container.args[1])  # the executor imports from the installed package
+    assert _container(deployment, "JsonExampleGen").args[1] == "components.json_example_gen.Executor"
+    assert _container(deployment, "Trainer").args[1] == "tfx.components.trainer.executor.GenericExecutor"
+    driver = _container(deployment, "JsonExampleGen").lifecycle.pre_cache_check
+    assert list(driver.command) == DRIVER and "{{$}}" in driver.args
+
+
+def test_trainer_requests_gpus_and_the_others_cpu_and_memory(compiled):
+    _, _, deployment = compiled
+    trainer = _container(deployment, "Trainer").resources
+    assert (trainer.accelerator.resource_type, trainer.accelerator.resource_count) == ("nvidia.com/gpu", "2")
+    assert (trainer.accelerator.type, trainer.accelerator.count) == ("nvidia.com/gpu", 2)  # older backends, Vertex
+    assert (trainer.resource_cpu_request, trainer.resource_memory_request) == (configs.TRAINER_CPU, configs.TRAINER_MEMORY)
+    for task in TASKS - {"Trainer"}:
+        resources = _container(deployment, task).resources
+        assert not resources.HasField("accelerator"), task
+        expected = (configs.DATA_CPU, configs.DATA_MEMORY) if task in configs.DATA_COMPONENTS else (
+            configs.DEFAULT_CPU, configs.DEFAULT_MEMORY)
+        assert (resources.resource_cpu_request, resources.resource_memory_request) == expected, task
+        assert resources.cpu_request == configs.cpu_cores(expected[0]) and resources.memory_request > 0, task
+
+
+def test_user_code_is_referenced_by_installed_python_paths(compiled):
+    _, spec, _ = compiled
+    tasks = spec.root.dag.tasks
+    references = {
+        "Transform": ("preprocessing_fn", local_configs.PREPROCESSING_FN),
+        "Trainer": ("run_fn", local_configs.RUN_FN),
+    }
+    for task, (parameter, path) in references.items():
+        assert tasks[task].inputs.parameters[parameter].runtime_value.constant.string_value == path
+        module, name = path.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name))
+    for task in tasks.values():  # no module file to upload: the image holds the code
+        assert not {"module_file", "module_path"} & set(task.inputs.parameters)
+
+
+def test_data_components_get_the_dataflow_arguments(compiled):
+    _, _, deployment = compiled
+    dataflow = configs.beam_pipeline_args("dataflow", IMAGE)
+    assert f"--sdk_container_image={IMAGE}" in dataflow
+    for task in ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+        args = list(_container(deployment, task).args)
+        assert args[-len(dataflow):] == dataflow, task
+        assert not [a for a in args if a.startswith("--direct_")], task
+    assert list(_container(deployment, "JsonExampleGen").lifecycle.pre_cache_check.args)[-len(dataflow):] == dataflow
+
+
+@pytest.mark.parametrize("runner, expected", [
+    ("direct", {"direct_running_mode": "multi_processing", "direct_num_workers": int(configs.cpu_cores(configs.DATA_CPU))}),
+    ("dataflow", {"runner": "DataflowRunner", "project": configs.GCP_PROJECT, "region": configs.GCP_REGION,
+                  "temp_location": configs.DATAFLOW_TEMP_LOCATION, "sdk_container_image": IMAGE}),
+    ("flink", {"runner": "FlinkRunner", "flink_master": configs.FLINK_MASTER, "flink_submit_uber_jar": True,
+               "environment_type": "EXTERNAL", "environment_config": configs.FLINK_WORKER_POOL}),
+])
+def test_beam_arguments_are_options_beam_knows(runner, expected):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    args = configs.beam_pipeline_args(runner, IMAGE)
+    known = PipelineOptions(args).get_all_options(retain_unknown_options=False)
+    with_unknown = PipelineOptions(args).get_all_options(retain_unknown_options=True)
+    assert set(with_unknown) == set(known), f"options Beam does not know: {set(with_unknown) - set(known)}"
+    assert {k: known[k] for k in expected} == expected
+    with pytest.raises(ValueError):
+        configs.beam_pipeline_args("spark", IMAGE)
+
+
+def test_runner_and_command_compile_the_same_spec_from_the_local_factory(compiled, tmp_path, monkeypatch):
+    """kubeflow/kubeflow_v2_runner.py's run() gives the command's spec, built by the local runner's factory."""
+    path, _, _ = compiled
+    calls = []
+    factory = textrnn_pipeline.create_pipeline
+    monkeypatch.setattr(textrnn_pipeline, "create_pipeline", lambda **kwargs: calls.append(kwargs) or factory(**kwargs))
+    output = str(tmp_path / "runner.yaml")
+    kubeflow_v2_runner.run(output_path=output, image=IMAGE, beam_runner="dataflow", gpus=2, gpu_type="nvidia.com/gpu",
+                           pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT)
+    assert len(calls) == 1 and calls[0]["baseline_resolver"] is False
+    with open(output) as a, open(path) as b:
+        assert yaml.safe_load(a) == yaml.safe_load(b)
+
+
+def test_local_pipeline_gets_no_platform_config(tmp_path):
+    local = textrnn_pipeline.create_pipeline(
+        pipeline_name="textrnn", pipeline_root=str(tmp_path), data_path=str(tmp_path), serving_model_dir=str(tmp_path)
+    )
+    assert all(getattr(c, "platform_config", None) is None for c in local.components)
+    assert "latest_blessed_model_resolver" in {c.id for c in local.components}
+    kubeflow = kubeflow_v2_runner.create_kubeflow_pipeline(pipeline_root=str(tmp_path), data_root=str(tmp_path))
+    assert {c.id for c in kubeflow.components} == {c.id for c in local.components} - {"latest_blessed_model_resolver"}
+
+
+def test_resource_quantities():
+    spec = kubeflow_v2_runner.resource_spec(kubeflow_v2_runner.Resources("500m", "512Mi", cpu_limit="2", memory_limit="1Gi"))
+    assert (spec.cpu_request, spec.cpu_limit) == (0.5, 2.0)
+    assert spec.memory_request == pytest.approx(0.536870912) and spec.memory_limit == pytest.approx(1.073741824)
+    assert not spec.HasField("accelerator")
+
+
+# --- Emulation: the components run through the Kubeflow entrypoint, with the compiled spec's arguments. ---
+
+EMULATED_TASKS = ("JsonExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer")
+SMALL_MODEL = ModelConfig(vocab_size=500, max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=8,
+                          epochs=1, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def emulated(make_slice, tmp_path_factory):
+    """Compiles with local paths (as a gs:// root would be) and runs the first tasks as Kubeflow would."""
+    work = tmp_path_factory.mktemp("kubeflow_emulated")
+    spec_path = str(work / "textrnn.yaml")
+    pipeline = kubeflow_v2_runner.create_kubeflow_pipeline(
+        pipeline_root=str(work / "pipeline_root"),
+        data_root=str(make_slice(300)),
+        model_config=SMALL_MODEL,
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    )
+    kubeflow_v2_runner.compile_pipeline(pipeline, "textrnn:emulated", spec_path)
+    launcher = LocalLauncher(load_spec(spec_path), str(work / "pipeline_root"), env=dockerfile_env(DOCKERFILE))
+    outputs = {task: launcher.run_task(task) for task in EMULATED_TASKS}
+    print("emulated task seconds:", {task: round(s) for task, s in launcher.seconds.items()})
+    return launcher, outputs
+
+
+def _uri(launcher, task, key):
+    return launcher.outputs[task][key].uri
+
+
+def test_example_gen_ran_its_driver_and_wrote_three_splits(emulated):
+    launcher, outputs = emulated
+    examples = outputs["JsonExampleGen"].artifacts["examples"].artifacts[0]
+    assert sorted(json.loads(examples.metadata["split_names"])) == ["eval", "test", "train"]
+    for split in ("train", "eval", "test"):
+        assert os.listdir(os.path.join(examples.uri, f"Split-{split}")), split
+    with open(os.path.join(os.path.dirname(launcher.logs["JsonExampleGen"]), "pre_cache_check.log")) as f:
+        assert "Calculated fingerprint" in f.read()
+
+
+def test_transform_wrote_its_graph_and_transformed_examples(emulated):
+    launcher, _ = emulated
+    graph = _uri(launcher, "Transform", "transform_graph")
+    assert os.path.exists(os.path.join(graph, "transform_fn", "saved_model.pb"))
+    assert os.listdir(os.path.join(_uri(launcher, "Transform", "transformed_examples"), "Split-train"))
+    assert launcher.env["TF_USE_LEGACY_KERAS"] == "1"  # the TFX image's setting, which tf.Transform needs
+    with open(launcher.logs["Transform"]) as f:
+        assert "will not use Keras 2" not in f.read()
+
+
+def test_trainer_exported_a_model_that_scores_headlines(emulated):
+    import tensorflow as tf
+
+    from models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
+
+    launcher, outputs = emulated
+    assert set(outputs["Trainer"].artifacts) == {"model", "model_run"}
+    with open(os.path.join(_uri(launcher, "Trainer", "model_run"), "history.json")) as f:
+        assert len(json.load(f)["loss"]) == 1
+    serving = os.path.join(_uri(launcher, "Trainer", "model"), "Format-Serving")
+    scores = tf.saved_model.load(serving).signatures[HEADLINES_SIGNATURE](
+        headline=tf.constant(["area man wins lottery twice", "senate passes budget bill"])
+    )[OUTPUT_KEY].numpy()
+    assert scores.shape[0] == 2 and ((scores >= 0) & (scores <= 1)).all()
