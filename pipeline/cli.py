@@ -54,8 +54,10 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--eval-loss-tolerance", type=float, default=configs.EVAL_LOSS_TOLERANCE,
                         help="bless only if the eval binary cross-entropy is at most this much above the latest "
                              "blessed model's (default %(default)s)")
-    parser.add_argument("--beam-mode", default="multi_processing", choices=["multi_processing", "in_memory"],
-                        help="how Beam's DirectRunner runs the data components (default %(default)s)")
+    parser.add_argument("--beam-mode", default="auto", choices=configs.BEAM_MODES,
+                        help="how Beam's DirectRunner runs the data components; auto: in_memory for inputs up to "
+                             f"{configs.AUTO_MULTI_PROCESSING_BYTES // 2**20} MB, multi_processing above "
+                             "(default %(default)s)")
     parser.add_argument("--beam-workers", type=int, default=0,
                         help="Beam worker processes in multi_processing mode (0: one per core)")
     parser.add_argument("--verbose", action="store_true", help="show the full TFX and Beam log")
@@ -86,6 +88,7 @@ def run(args) -> int:
 
     model_config = _model_config(args)
     data_path = args.input_dir or data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror)
+    beam_mode = configs.resolve_beam_mode(args.beam_mode, data_path)
     pipeline = local_runner.create_local_pipeline(
         output_root=os.path.abspath(args.output_root),
         pipeline_name=args.pipeline_name,
@@ -94,13 +97,13 @@ def run(args) -> int:
         eval_loss_upper_bound=args.eval_loss_bound,
         eval_loss_tolerance=args.eval_loss_tolerance,
         skip_invalid=args.skip_invalid,
-        beam_pipeline_args=[f"--direct_running_mode={args.beam_mode}", f"--direct_num_workers={args.beam_workers}"],
+        beam_pipeline_args=configs.beam_pipeline_args(beam_mode, args.beam_workers),
     )
     logging.set_verbosity(logging.INFO)
     if not args.verbose:
         progress.show_component_progress(len(pipeline.components))
-    print(f"running pipeline '{args.pipeline_name}' (preset {args.preset}) on {data_path}, outputs in {args.output_root}",
-          file=sys.stderr)
+    print(f"running pipeline '{args.pipeline_name}' (preset {args.preset}, Beam {beam_mode}) on {data_path}, "
+          f"outputs in {args.output_root}", file=sys.stderr)
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
     record = run_record.latest_run(configs.metadata_path(os.path.abspath(args.output_root), args.pipeline_name))

@@ -1,5 +1,6 @@
 """Settings of the textrnn pipeline that users change most; the runners read them."""
 import os
+from typing import List, Optional
 
 PIPELINE_NAME = "textrnn"
 
@@ -19,8 +20,47 @@ EVAL_LOSS_UPPER_BOUND = 0.45
 # moves the eval loss by about this much).
 EVAL_LOSS_TOLERANCE = 0.01
 
-# Beam's DirectRunner on all local cores, in separate processes.
-BEAM_PIPELINE_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+# How Beam's DirectRunner runs the data components (ExampleGen, StatisticsGen, Transform, Evaluator).
+# multi_processing starts worker processes in every one of them, and each worker imports TensorFlow (about
+# 10 s per component on 2 cores), which pays off only for large inputs; "auto" picks in_memory for inputs
+# up to AUTO_MULTI_PROCESSING_BYTES (the v1 dataset is 5.6 MB) and multi_processing above.
+BEAM_MODES = ("auto", "in_memory", "multi_processing")
+AUTO_MULTI_PROCESSING_BYTES = 50 * 2**20
+
+# The project's setup.py, which declares everything Beam workers import (empty: none). In multi_processing
+# mode, naming it (--setup_file) keeps TFX from packing its own installation into a throwaway 52 MB sdist in
+# every Beam component, left behind in the temp folder; the local workers run this same Python.
+SETUP_FILE = os.environ.get(
+    "TEXTRNN_BEAM_SETUP_FILE", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")
+)
+
+
+def input_bytes(data_path: str) -> int:
+    """Size of the file, or of all files under the folder, at `data_path`."""
+    if os.path.isfile(data_path):
+        return os.path.getsize(data_path)
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(data_path) for name in names)
+
+
+def resolve_beam_mode(mode: str, data_path: Optional[str] = None) -> str:
+    """`mode`, with "auto" replaced by in_memory or multi_processing according to the size of `data_path`."""
+    if mode not in BEAM_MODES:
+        raise ValueError(f"unknown Beam mode {mode!r}; one of {', '.join(BEAM_MODES)}")
+    if mode != "auto":
+        return mode
+    large = data_path is not None and input_bytes(data_path) > AUTO_MULTI_PROCESSING_BYTES
+    return "multi_processing" if large else "in_memory"
+
+
+def beam_pipeline_args(mode: str = "auto", workers: int = 0, data_path: Optional[str] = None) -> List[str]:
+    """Arguments for Beam's DirectRunner in `mode` (see BEAM_MODES); multi_processing runs `workers` processes
+    (0: one per core). in_memory is Beam's default and needs no arguments (so TFX packs nothing either)."""
+    if resolve_beam_mode(mode, data_path) == "in_memory":
+        return []
+    args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if SETUP_FILE and os.path.exists(SETUP_FILE):
+        args.append(f"--setup_file={SETUP_FILE}")
+    return args
 
 
 def pipeline_root(output_root: str, pipeline_name: str = PIPELINE_NAME) -> str:

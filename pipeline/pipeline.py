@@ -149,7 +149,9 @@ def create_pipeline(
         ],
         enable_cache=False,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=configs.BEAM_PIPELINE_ARGS if beam_pipeline_args is None else beam_pipeline_args,
+        beam_pipeline_args=(
+            configs.beam_pipeline_args(data_path=data_path) if beam_pipeline_args is None else beam_pipeline_args
+        ),
     )
     for component in textrnn_pipeline.components if platform_configs else []:
         config = platform_configs.get(component.id, platform_configs.get("*"))
