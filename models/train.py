@@ -24,17 +24,27 @@ from preprocessing import features
 
 KERAS_MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
+READ_BATCH_SIZE = 1024
+SHUFFLE_BUFFER_SIZE = 10_000
 
 
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle):
-    """One pass over transformed examples as (features, label) batches."""
-    return data_accessor.tf_dataset_factory(
+    """One pass over transformed examples as (features, label) batches.
+
+    The examples are read once and then served from memory (a transformed headline is `max_length` ids, so
+    the full dataset takes a few MB), reshuffled each epoch when `shuffle` is set.
+    """
+    records = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=features.LABEL_KEY, num_epochs=1, shuffle=shuffle
+            batch_size=READ_BATCH_SIZE, label_key=features.LABEL_KEY, num_epochs=1, shuffle=False
         ),
         tf_transform_output.transformed_metadata.schema,
     )
+    dataset = records.unbatch().cache()
+    if shuffle:
+        dataset = dataset.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.Strategy:

@@ -306,3 +306,37 @@ def test_predict_command_scores_with_the_latest_pushed_version(pipeline_run, tex
     assert text.returncode == 0, text.stderr[-3000:]
     assert text.stdout.startswith(f"{expected[0]:.3f}  ") and text.stdout.rstrip().endswith(headlines[0])
     assert f"model version {os.path.basename(version_dir)}" in text.stderr
+
+
+def _epoch_rows(dataset):
+    rows = []
+    for batch, labels in dataset:
+        ids = batch["headline_ids"].numpy()
+        rows += [tuple(r) + (int(label),) for r, label in zip(ids, labels.numpy().reshape(-1))]
+    return rows
+
+
+def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run):
+    import tensorflow_transform as tft
+    from tfx.components.trainer.fn_args_utils import DataAccessor
+    from tfx.components.util import tfxio_utils
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from models.train import make_dataset
+
+    output_root, _ = pipeline_run
+    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    transformed = standard_artifacts.Examples()
+    transformed.uri = record.output("Transform", "transformed_examples").uri
+    transformed.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])
+    accessor = DataAccessor(tfxio_utils.get_tf_dataset_factory_from_artifact([transformed], []), None, None)
+    tft_output = tft.TFTransformOutput(record.output("Transform", "transform_graph").uri)
+    files = glob.glob(os.path.join(transformed.uri, "Split-train", "*"))
+    on_disk = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+
+    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True)
+    first, second = _epoch_rows(shuffled), _epoch_rows(shuffled)
+    assert len(first) == on_disk and sorted(first) == sorted(second)
+    assert first != second
+    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False)
+    assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(first)
