@@ -5,10 +5,13 @@ from typing import Any, Dict, Optional, Tuple
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Everything that shapes and trains a model; the Transform graph uses vocab_size and max_length too."""
+    """Everything that shapes and trains a model; the Transform graph uses vocab_size, max_length and
+    punctuation_tokens too."""
 
     vocab_size: int = 20_000
     max_length: int = 40
+    # Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.
+    punctuation_tokens: bool = True
     embedding_dim: int = 64
     lstm_units: Tuple[int, ...] = (64,)
     dense_units: int = 24

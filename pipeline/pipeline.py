@@ -97,7 +97,11 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        custom_config={"vocab_size": model_config.vocab_size, "max_length": model_config.max_length},
+        custom_config={
+            "vocab_size": model_config.vocab_size,
+            "max_length": model_config.max_length,
+            "punctuation_tokens": model_config.punctuation_tokens,
+        },
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval", "test"]),
     )
     transform.add_upstream_node(anomalies_gate)

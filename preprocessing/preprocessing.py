@@ -7,37 +7,40 @@ from preprocessing import features
 DEFAULT_VOCAB_SIZE = 20_000
 DEFAULT_MAX_LENGTH = 40
 
-# Punctuation becomes a space, as in Keras' Tokenizer filters; apostrophes inside words stay ("don't").
-_PUNCTUATION = r"[^\pL\pN'\s]"
+# Punctuation becomes a space, as in Keras' Tokenizer filters, or a token of its own; apostrophes inside words
+# stay ("don't").
+_PUNCTUATION = r"([^\pL\pN'\s])"
 _EDGE_APOSTROPHES = (r"'+(\s|$)", r"(^|\s)'+")
 
 
-def normalize(text: tf.Tensor) -> tf.Tensor:
-    """Lowercases and strips punctuation from a string tensor."""
+def normalize(text: tf.Tensor, punctuation_tokens: bool = False) -> tf.Tensor:
+    """Lowercases a string tensor and replaces punctuation by spaces, or with `punctuation_tokens` puts spaces
+    around each mark (quotes at word edges become "'")."""
     text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, _PUNCTUATION, " ")
+    text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 " if punctuation_tokens else " ")
     for pattern in _EDGE_APOSTROPHES:
-        text = tf.strings.regex_replace(text, pattern, " ")
+        text = tf.strings.regex_replace(text, pattern, " ' " if punctuation_tokens else " ")
     return text
 
 
-def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
-    """Splits normalized [batch] strings on whitespace into a ragged [batch, None] tensor of words."""
-    return tf.strings.split(normalize(text))
+def tokenize(text: tf.Tensor, punctuation_tokens: bool = False) -> tf.RaggedTensor:
+    """Splits [batch] strings into a ragged [batch, None] tensor of words (see `normalize`)."""
+    return tf.strings.split(normalize(text, punctuation_tokens))
 
 
 def preprocessing_fn(inputs, custom_config=None):
     """Maps raw `headline` and `is_sarcastic` to padded `headline_ids` and the label.
 
-    custom_config may set `vocab_size` (ids in [0, vocab_size), including padding and OOV) and `max_length`
-    (longer headlines are truncated at the end, shorter ones padded at the end).
+    custom_config may set `vocab_size` (ids in [0, vocab_size), including padding and OOV), `max_length`
+    (longer headlines are truncated at the end, shorter ones padded at the end) and `punctuation_tokens`
+    (see `tokenize`; default False, the book's tokenization).
     """
     config = custom_config or {}
     vocab_size = int(config.get("vocab_size", DEFAULT_VOCAB_SIZE))
     max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
 
     text = _as_vector(inputs[features.TEXT_KEY])
-    words = tokenize(text)
+    words = tokenize(text, bool(config.get("punctuation_tokens", False)))
     vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
     tft.vocabulary(words, vocab_filename="headline_vocab_full")  # untruncated, same order: GloVe coverage analysis
     word_index = tft.apply_vocabulary(words, vocab, default_value=features.OOV_ID - features.FIRST_WORD_ID)

@@ -14,10 +14,10 @@ RAW_SPEC = {
 }
 
 
-def transform(headlines, vocab_size, max_length):
+def transform(headlines, vocab_size, max_length, **config):
     data = [{"headline": [h], "is_sarcastic": [i % 2]} for i, h in enumerate(headlines)]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    config = {"vocab_size": vocab_size, "max_length": max_length}
+    config.update(vocab_size=vocab_size, max_length=max_length)
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (rows, _), _ = (data, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, config)
@@ -33,6 +33,19 @@ def test_normalize_lowercases_and_strips_punctuation_but_keeps_inner_apostrophes
 def test_tokenize_splits_on_any_whitespace():
     words = tokenize(tf.constant(["a  b\tc\nd", ""])).to_list()
     assert words == [[b"a", b"b", b"c", b"d"], []]
+
+
+def test_punctuation_tokens_keeps_each_mark_as_a_token():
+    words = tokenize(tf.constant(["Don't 'Quote' ME: it's FINE?!"]), punctuation_tokens=True).to_list()[0]
+    assert [w.decode() for w in words] == ["don't", "'", "quote", "'", "me", ":", "it's", "fine", "?", "!"]
+
+
+def test_the_transform_tokenizes_as_its_config_says():
+    headlines = ["what? what? what?", "what"]
+    assert transform(headlines, vocab_size=10, max_length=6) == [[2, 2, 2, 0, 0, 0], [2, 0, 0, 0, 0, 0]]
+    # "what" (4 times) ranks before "?" (3 times).
+    assert transform(headlines, vocab_size=10, max_length=6, punctuation_tokens=True) == [
+        [2, 3, 2, 3, 2, 3], [2, 0, 0, 0, 0, 0]]
 
 
 def test_ids_are_frequency_ranked_with_oov_and_post_padding():
