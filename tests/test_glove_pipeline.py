@@ -4,6 +4,7 @@ and a frozen embedding that comes out of training exactly as GloVe put it in."""
 import dataclasses
 import json
 import os
+import subprocess
 
 import keras
 import numpy as np
@@ -12,8 +13,8 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 import models.model  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
-from components.glove_coverage import GloveTrainer
-from models import glove, glove_coverage
+from components.glove_coverage import GloveTrainer, resolve_glove
+from models import glove, glove_coverage, presets
 from models.config import ModelConfig
 from models.train import KERAS_MODEL_FILE
 from pipeline import configs, local_runner, run_record
@@ -107,3 +108,22 @@ def test_only_glove_configs_get_the_coverage_node(tmp_path):
     assert isinstance(with_glove["Trainer"], GloveTrainer)
     assert with_glove["GloveCoverage"].exec_properties["glove"] == os.path.abspath("relative/glove.txt.gz")
     assert "embedding" in with_glove["Trainer"].inputs
+
+
+@pytest.mark.parametrize("preset", ["book-glove", "glove-6b-50d"])
+def test_glove_preset_runs_end_to_end_from_the_cli(preset, make_slice, textrnn_bin, tmp_path):
+    output_root = tmp_path / "out"
+    result = subprocess.run(
+        [textrnn_bin, "run", "--preset", preset, "--input-dir", str(make_slice(1000)), "--output-root",
+         str(output_root), "--epochs", "1", "--eval-loss-bound", "10"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    assert set(record.states.values()) == {"COMPLETE"} and "GloveCoverage" in record.states
+    embedding = record.output("GloveCoverage", "embedding")
+    assert run_record.custom_property(embedding, "glove") == resolve_glove(presets.get_preset(preset).config.glove)
+    assert run_record.custom_property(embedding, "covered_words") > 0
+    pushed = run_record.custom_property(record.output("Pusher", "pushed_model"), "pushed_destination")
+    assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
+    assert f"pushed to: {pushed}" in result.stdout
