@@ -17,10 +17,23 @@ import time
 
 import tensorflow as tf
 
-from models.presets import PRESETS
+from models.presets import PRESETS, get_preset
 from pipeline import configs, run_record
 
-BOOK_RESULT = "book: about 0.80 validation accuracy, with validation loss rising as training accuracy climbs"
+HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
+          "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
+          "(validation included). The book column gives the book's figures for the experiment a book preset "
+          "repeats, after its 30 epochs.")
+
+# The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
+# images in github.com/lmoroney/tfbook, diagrams/TensorFlow Book/Chapter 7, in chapter order).
+BOOK_RESULTS = {
+    "book-bilstm": "Figs 7-9, 7-10: val acc ≈0.80 (train ≈0.92), val loss lowest ≈0.45",
+    "book-stacked": "Figs 7-11, 7-12: val acc ≈0.80 (train ≈0.98), val loss ≈0.46 rising to ≈0.75",
+    "book-stacked-lr8e-6": "Figs 7-13, 7-14: val acc ≈0.79 (train ≈0.96), val loss ≈0.47 rising to ≈0.61",
+    "book-stacked-dropout": "Figs 7-15, 7-16: val acc ≈0.80 (train ≈0.91), val loss flat ≈0.46",
+    "book-glove": "Figs 7-19, 7-20: val acc ≈0.72 (train ≈0.72), val loss ≈0.56",
+}
 
 
 def count_records(examples_uri: str, split: str) -> int:
@@ -55,26 +68,46 @@ def run_preset(name: str, output_root: str, extra_args) -> dict:
         "trainer_seconds": record.seconds["Trainer"],
         "examples_per_second": train_examples * epochs / sum(history["epoch_seconds"]),
         "curves": summary["training"]["curves"],
+        "measured": time.strftime("%Y-%m-%d %H:%M"),
     }
 
 
 def markdown(rows, figures_dir: str) -> str:
     lines = [
-        "| preset | eval loss | eval accuracy | test accuracy | epochs | pipeline wall time | training examples/s | curves |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| preset | eval loss | eval accuracy | test accuracy | book | epochs | pipeline wall time "
+        "| training examples/s | curves |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
     for row in rows:
         curves = " ".join(f"![{row['preset']}]({os.path.relpath(p, figures_dir)})" for p in row["figures"])
+        book = BOOK_RESULTS.get(row["preset"], "")
         lines.append(
             f"| {row['preset']} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {row['test_accuracy']:.4f} "
-            f"| {row['epochs']} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
+            f"| {book} | {row['epochs']} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
         )
-        if row["preset"].startswith("book-"):
-            notes.append(f"- {row['preset']}: {PRESETS[row['preset']].description}; {BOOK_RESULT}.")
-        else:
-            notes.append(f"- {row['preset']}: {PRESETS[row['preset']].description}.")
+        conditions = f"; {row['conditions']}" if row.get("conditions") else ""
+        notes.append(f"- {row['preset']} (measured {row['measured']}{conditions}): "
+                     f"{PRESETS[row['preset']].description}.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def load_rows(path: str) -> dict:
+    """Rows of an earlier report by preset name, so that presets can be measured in several sessions."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {row["preset"]: row for row in json.load(f)}
+
+
+def write_report(rows_by_preset: dict, output_dir: str) -> str:
+    rows = [rows_by_preset[name] for name in PRESETS if name in rows_by_preset]
+    report = markdown(rows, output_dir)
+    with open(os.path.join(output_dir, "accuracy.md"), "w") as f:
+        f.write(f"# Accuracy benchmark\n\n{HEADER}\n\n{report}")
+    with open(os.path.join(output_dir, "accuracy.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    return report
 
 
 def main(argv=None) -> int:
@@ -82,23 +115,28 @@ def main(argv=None) -> int:
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
     parser.add_argument("--output-dir", default="benchmarks/results", help="where the report and curves go")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks", help="pipeline outputs per preset")
+    parser.add_argument("--conditions", help="what else ran on the machine meanwhile, noted beside the rows")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite accuracy.md from accuracy.json without running anything")
     args, extra = parser.parse_known_args(argv)
 
     os.makedirs(args.output_dir, exist_ok=True)
-    rows = []
-    for name in args.presets.split(","):
+    rows = load_rows(os.path.join(args.output_dir, "accuracy.json"))
+    names = [] if args.report_only else args.presets.split(",")
+    for name in names:
+        get_preset(name)
+    report = write_report(rows, args.output_dir)
+    for name in names:
         row = run_preset(name, os.path.abspath(os.path.join(args.work_dir, name)), extra)
         row["figures"] = []
         for path in row["curves"]:
             target = os.path.join(args.output_dir, f"{name}-{os.path.basename(path)}")
             shutil.copyfile(path, target)
             row["figures"].append(target)
-        rows.append(row)
-        report = markdown(rows, args.output_dir)
-        with open(os.path.join(args.output_dir, "accuracy.md"), "w") as f:
-            f.write("# Accuracy benchmark\n\nFull v1 dataset, 80/10/10 split by headline hash.\n\n" + report)
-        with open(os.path.join(args.output_dir, "accuracy.json"), "w") as f:
-            json.dump(rows, f, indent=1)
+        if args.conditions:
+            row["conditions"] = args.conditions
+        rows[name] = row
+        report = write_report(rows, args.output_dir)
     print(report)
     return 0
 
