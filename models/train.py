@@ -10,6 +10,7 @@ import time
 from typing import List, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -31,8 +32,8 @@ SHUFFLE_BUFFER_SIZE = 10_000
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle):
     """One pass over transformed examples as (features, label) batches.
 
-    The examples are read once and then served from memory (a transformed headline is `max_length` ids, so
-    the full dataset takes a few MB), reshuffled each epoch when `shuffle` is set.
+    The examples are loaded into memory once (a transformed headline is `max_length` ids, so the full dataset
+    takes a few MB) and reshuffled each epoch when `shuffle` is set.
     """
     records = data_accessor.tf_dataset_factory(
         file_pattern,
@@ -41,7 +42,12 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
         ),
         tf_transform_output.transformed_metadata.schema,
     )
-    dataset = records.unbatch().cache()
+    batches = list(records.as_numpy_iterator())
+    if not batches:
+        raise ValueError(f"no transformed examples in {file_pattern}")
+    inputs = {key: np.concatenate([batch[key] for batch, _ in batches]) for key in batches[0][0]}
+    labels = np.concatenate([label for _, label in batches])
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
