@@ -80,7 +80,8 @@ def GloveCoverage(
     vectors = glove_lib.read_glove(glove, needed, embedding_dim)
 
     summary = coverage_lib.write_report(
-        coverage.uri, analysed, vectors.vectors, window, vocab_size, glove, vectors.dim, vectors.words_read
+        coverage.uri, analysed, vectors.vectors, window=window, vocab_size=vocab_size, source=glove,
+        dim=vectors.dim, glove_size=vectors.words_read,
     )
     matrix, covered = glove_lib.build_matrix(kept, vectors.vectors, vocab_size, embedding_dim)
     glove_lib.save_embedding(embedding.uri, matrix, kept, covered, glove)

@@ -117,19 +117,11 @@ def analyse(
     return summary, in_glove
 
 
-def write_report(
-    output_dir: str,
-    vocabulary: Sequence[str],
-    glove_vocabulary: Iterable[str],
-    window: int = DEFAULT_WINDOW,
-    vocab_size: Optional[int] = None,
-    source: str = "",
-    dim: Optional[int] = None,
-    glove_size: Optional[int] = None,
-) -> dict:
+def write_report(output_dir: str, vocabulary: Sequence[str], glove_vocabulary: Iterable[str], **options) -> dict:
     """Writes coverage.json, the two PNGs and missing_words.txt into `output_dir`; returns the summary
-    (with the files' paths under "files")."""
-    summary, in_glove = analyse(vocabulary, glove_vocabulary, window, vocab_size, source, dim, glove_size)
+    (with the files' paths under "files"). `options` are those of `analyse`."""
+    summary, in_glove = analyse(vocabulary, glove_vocabulary, **options)
+    source = summary["glove"]
     os.makedirs(output_dir, exist_ok=True)
     files = {
         "in_glove_png": os.path.join(output_dir, IN_GLOVE_PNG),
@@ -311,7 +303,8 @@ def run(args) -> int:
     _say(f"  {len(vocabulary):,} distinct words")
     _say(f"reading {glove_lib.describe(args.glove)}")
     words, dim = glove_lib.glove_words(args.glove, progress=_ProgressLine())
-    summary = write_report(output_dir, vocabulary, words, args.window, args.vocab_size, args.glove, dim, len(words))
+    summary = write_report(output_dir, vocabulary, words, window=args.window, vocab_size=args.vocab_size,
+                           source=args.glove, dim=dim, glove_size=len(words))
     print(format_summary(summary))
     return 0
 
