@@ -25,6 +25,8 @@ class ModelConfig:
     batch_size: int = 64
     epochs: int = 10
     early_stopping_patience: int = 2
+    # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
+    seed: Optional[int] = None
 
     def __post_init__(self):
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))

@@ -122,6 +122,8 @@ def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model that `custom_config` describes and exports it for serving."""
     config = ModelConfig.from_dict(fn_args.custom_config or {})
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)  # before the shuffle takes its seed from it
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_data = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
     validation_data = make_dataset(

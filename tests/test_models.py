@@ -142,10 +142,11 @@ def test_presets_are_listed_and_flags_override_them(capsys):
     listed = capsys.readouterr().out
     for name in ("default", "book-bilstm", "book-stacked", "book-stacked-lr8e-6", "book-stacked-dropout"):
         assert name in listed
-    args = cli.parser().parse_args(["run", "--preset", "book-stacked-lr8e-6", "--epochs", "2"])
+    args = cli.parser().parse_args(["run", "--preset", "book-stacked-lr8e-6", "--epochs", "2", "--seed", "3"])
     config = cli._model_config(args)
     assert config.lstm_units == (64, 64) and config.learning_rate == 8e-6 and config.epochs == 2
-    assert config.vocab_size == 20_000 and config.embedding_dim == 64
+    assert config.vocab_size == 20_000 and config.embedding_dim == 64 and config.seed == 3
+    assert cli._model_config(cli.parser().parse_args(["run"])).seed is None
 
 
 def test_book_presets_match_the_book():

@@ -316,22 +316,30 @@ def _epoch_rows(dataset):
     return rows
 
 
-def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run):
-    import tensorflow_transform as tft
+def _transform_outputs(output_root):
+    """The Transform's outputs of the run in `output_root`: (transformed examples URI, a Trainer DataAccessor for
+    them, transform graph URI)."""
     from tfx.components.trainer.fn_args_utils import DataAccessor
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils, standard_artifacts
 
-    from models.train import make_dataset
-
-    output_root, _ = pipeline_run
     record = run_record.latest_run(configs.metadata_path(str(output_root)))
     transformed = standard_artifacts.Examples()
     transformed.uri = record.output("Transform", "transformed_examples").uri
     transformed.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])
     accessor = DataAccessor(tfxio_utils.get_tf_dataset_factory_from_artifact([transformed], []), None, None)
-    tft_output = tft.TFTransformOutput(record.output("Transform", "transform_graph").uri)
-    files = glob.glob(os.path.join(transformed.uri, "Split-train", "*"))
+    return transformed.uri, accessor, record.output("Transform", "transform_graph").uri
+
+
+def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run):
+    import tensorflow_transform as tft
+
+    from models.train import make_dataset
+
+    output_root, _ = pipeline_run
+    transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
+    tft_output = tft.TFTransformOutput(transform_graph_uri)
+    files = glob.glob(os.path.join(transformed_uri, "Split-train", "*"))
     on_disk = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
     shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True)
@@ -340,3 +348,28 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
     assert first != second
     in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False)
     assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(first)
+
+
+def test_a_seed_makes_the_trainer_repeat_its_run(pipeline_run, tmp_path):
+    from tfx import v1 as tfx
+
+    from models.config import ModelConfig
+    from models.train import HISTORY_FILE, run_fn
+
+    output_root, _ = pipeline_run
+    transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
+
+    def losses(seed, run):
+        config = ModelConfig(vocab_size=3000, embedding_dim=16, lstm_units=(16,), epochs=2, seed=seed)
+        run_dir = tmp_path / run
+        run_fn(tfx.components.FnArgs(
+            train_files=[os.path.join(transformed_uri, "Split-train", "*")],
+            eval_files=[os.path.join(transformed_uri, "Split-eval", "*")],
+            data_accessor=accessor, transform_output=transform_graph_uri, custom_config=config.to_dict(),
+            model_run_dir=str(run_dir / "model_run"), serving_model_dir=str(run_dir / "serving")))
+        history = json.loads((run_dir / "model_run" / HISTORY_FILE).read_text())
+        return history["loss"] + history["val_loss"]
+
+    first = losses(7, "first")
+    assert losses(7, "again") == first
+    assert losses(8, "other") != first
