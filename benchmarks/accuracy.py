@@ -1,10 +1,11 @@
 """Accuracy benchmark: every preset through the whole pipeline on the full dataset, as a Markdown table.
 
-    scripts/run_benchmark.sh accuracy [--presets default,book-bilstm] [--output-dir DIR]
+    scripts/run_benchmark.sh accuracy [--presets default,book-bilstm] [--seeds 0,1,2] [--output-dir DIR]
 
-Each preset runs `textrnn run --preset NAME` (80/10/10 split of all 26,709 headlines) into its own output
-root; the table reports eval loss and accuracy, test accuracy, epochs run, the pipeline's wall time and
-training examples per second (epoch wall time, validation included), with each preset's curves beside it.
+Each preset runs `textrnn run --preset NAME --seed S` (80/10/10 split of all 26,709 headlines) once per seed
+into its own output root; the table reports eval loss and accuracy, test accuracy, epochs run, the pipeline's
+wall time and training examples per second (epoch wall time, validation included), averaged over the seeds,
+with the curves of the first seed beside them.
 """
 import argparse
 import glob
@@ -22,7 +23,8 @@ from pipeline import configs, run_record
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
-          "(validation included). The book column gives the book's figures for the experiment a book preset "
+          "(validation included). A row with several training seeds gives their mean, and the range of test "
+          "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the experiment a book preset "
           "repeats, after its 30 epochs.")
 
 # The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
@@ -41,10 +43,10 @@ def count_records(examples_uri: str, split: str) -> int:
     return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
 
-def run_preset(name: str, output_root: str, extra_args) -> dict:
-    """Runs the pipeline with one preset; returns the row of the table."""
+def run_preset(name: str, seed: int, output_root: str, extra_args) -> dict:
+    """Runs the pipeline with one preset and seed; returns the measurements of that run."""
     started = time.perf_counter()
-    command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--preset", name,
+    command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--preset", name, "--seed", str(seed),
                "--output-root", output_root, "--eval-loss-bound", "10", "--eval-loss-tolerance", "10", *extra_args]
     print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     subprocess.run(command, check=True)
@@ -60,6 +62,7 @@ def run_preset(name: str, output_root: str, extra_args) -> dict:
     epochs = len(history["loss"])
     return {
         "preset": name,
+        "seed": seed,
         "eval_loss": summary["eval_metrics"]["binary_crossentropy"],
         "eval_accuracy": summary["eval_metrics"]["binary_accuracy"],
         "test_accuracy": summary["test_accuracy"],
@@ -72,6 +75,36 @@ def run_preset(name: str, output_root: str, extra_args) -> dict:
     }
 
 
+MEAN_FIELDS = ("eval_loss", "eval_accuracy", "test_accuracy", "wall_seconds", "trainer_seconds", "examples_per_second")
+
+
+def combine(runs) -> dict:
+    """The row of one preset: the mean of its runs (one per seed), every test accuracy and epoch count, and
+    the curves of the first run."""
+    row = dict(runs[0])
+    row.pop("seed")
+    row.update({field: sum(run[field] for run in runs) / len(runs) for field in MEAN_FIELDS})
+    row["seeds"] = [run["seed"] for run in runs]
+    row["test_accuracies"] = [run["test_accuracy"] for run in runs]
+    row["epochs"] = [run["epochs"] for run in runs]
+    return row
+
+
+def _test_accuracy(row) -> str:
+    accuracies = row.get("test_accuracies", [row["test_accuracy"]])
+    if len(accuracies) == 1:
+        return f"{row['test_accuracy']:.4f}"
+    return f"{row['test_accuracy']:.4f} (min {min(accuracies):.4f}, max {max(accuracies):.4f})"
+
+
+def _seeds(row) -> str:
+    if "seeds" not in row:
+        return "unseeded"
+    per_seed = ", ".join(f"{accuracy:.4f}" for accuracy in row["test_accuracies"])
+    label = "seed" if len(row["seeds"]) == 1 else "seeds"
+    return f"{label} {', '.join(map(str, row['seeds']))}: test accuracy {per_seed}"
+
+
 def markdown(rows, figures_dir: str) -> str:
     lines = [
         "| preset | eval loss | eval accuracy | test accuracy | book | epochs | pipeline wall time "
@@ -82,12 +115,13 @@ def markdown(rows, figures_dir: str) -> str:
     for row in rows:
         curves = " ".join(f"![{row['preset']}]({os.path.relpath(p, figures_dir)})" for p in row["figures"])
         book = BOOK_RESULTS.get(row["preset"], "")
+        epochs = ", ".join(map(str, row["epochs"])) if isinstance(row["epochs"], list) else row["epochs"]
         lines.append(
-            f"| {row['preset']} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {row['test_accuracy']:.4f} "
-            f"| {book} | {row['epochs']} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
+            f"| {row['preset']} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {_test_accuracy(row)} "
+            f"| {book} | {epochs} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
-        notes.append(f"- {row['preset']} (measured {row['measured']}{conditions}): "
+        notes.append(f"- {row['preset']} (measured {row['measured']}, {_seeds(row)}{conditions}): "
                      f"{PRESETS[row['preset']].description}.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
@@ -113,6 +147,8 @@ def write_report(rows_by_preset: dict, output_dir: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
+    parser.add_argument("--seeds", default="0", type=lambda s: [int(seed) for seed in s.split(",")],
+                        help="comma-separated training seeds; each preset runs once per seed (default 0)")
     parser.add_argument("--output-dir", default="benchmarks/results", help="where the report and curves go")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks", help="pipeline outputs per preset")
     parser.add_argument("--conditions", help="what else ran on the machine meanwhile, noted beside the rows")
@@ -127,7 +163,8 @@ def main(argv=None) -> int:
         get_preset(name)
     report = write_report(rows, args.output_dir)
     for name in names:
-        row = run_preset(name, os.path.abspath(os.path.join(args.work_dir, name)), extra)
+        output_root = os.path.abspath(os.path.join(args.work_dir, name))
+        row = combine([run_preset(name, seed, output_root, extra) for seed in args.seeds])
         row["figures"] = []
         for path in row["curves"]:
             target = os.path.join(args.output_dir, f"{name}-{os.path.basename(path)}")
