@@ -31,14 +31,23 @@ def headline_length_bucket(headline: tf.Tensor) -> tf.Tensor:
     return tf.gather(tf.constant([name for _, name in LENGTH_BUCKETS]), index)
 
 
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """A copy of `model` with its weights but not its optimizer, whose state (twice the weights, for Adam)
+    serving never reads."""
+    copy = model.__class__.from_config(model.get_config())
+    copy({features.TOKEN_IDS_KEY: keras.ops.zeros((1, 1), dtype="int64")})
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 class ServingModule(tf.Module):
     """Holds the Transform layer and the model so that SavedModel tracks both."""
 
     def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput):
         super().__init__()
-        self.model = model
+        self.model = without_optimizer(model)
         # Keras 3 layers keep some state (e.g. dropout seeds) that tf.Module does not see through `model`.
-        self.keras_variables = list(model.variables)
+        self.keras_variables = list(self.model.variables)
         self.tft_layer = tf_transform_output.transform_features_layer()
         raw_spec = tf_transform_output.raw_feature_spec()
         raw_spec.pop(features.LABEL_KEY, None)

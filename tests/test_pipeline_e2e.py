@@ -121,6 +121,23 @@ def test_pushed_version_serves_both_signatures_identically(pipeline_run):
     assert (from_text == from_examples).all()
 
 
+def test_pushed_version_holds_the_model_weights_and_no_optimizer_state(pipeline_run):
+    import keras
+    import numpy as np
+
+    import models.model  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
+    from models.train import KERAS_MODEL_FILE
+
+    output_root, _ = pipeline_run
+    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    trained = keras.saving.load_model(os.path.join(record.output("Trainer", "model_run").uri, KERAS_MODEL_FILE))
+    checkpoint = tf.train.load_checkpoint(os.path.join(_pushed_version(output_root), "variables", "variables"))
+    shapes, dtypes = checkpoint.get_variable_to_shape_map(), checkpoint.get_variable_to_dtype_map()
+    assert not [name for name in shapes if "optimizer" in name]
+    stored = sum(int(np.prod(shape)) for name, shape in shapes.items() if dtypes[name] == tf.float32)
+    assert stored == trained.count_params()
+
+
 # --- the evaluation and the gate ------------------------------------------------------------------------------
 
 
