@@ -23,9 +23,9 @@ from pipeline import configs, run_record
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
-          "(validation included). A row with several training seeds gives their mean, and the range of test "
-          "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the experiment a book preset "
-          "repeats, after its 30 epochs.")
+          "(validation included). A row with several training seeds gives their mean and the range of test "
+          "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the "
+          "experiment a book preset repeats, after its 30 epochs.")
 
 # The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
 # images in github.com/lmoroney/tfbook, diagrams/TensorFlow Book/Chapter 7, in chapter order).
