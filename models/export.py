@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.model import without_optimizer
 from preprocessing import features
 from preprocessing.preprocessing import tokenize
 
@@ -29,15 +30,6 @@ def headline_length_bucket(headline: tf.Tensor) -> tf.Tensor:
     words = tf.cast(tokenize(headline).row_lengths(), tf.float32)
     index = tf.raw_ops.Bucketize(input=words, boundaries=[float(b) for b, _ in LENGTH_BUCKETS[:-1]])
     return tf.gather(tf.constant([name for _, name in LENGTH_BUCKETS]), index)
-
-
-def without_optimizer(model: keras.Model) -> keras.Model:
-    """A copy of `model` with its weights but not its optimizer, whose state (twice the weights, for Adam)
-    serving never reads."""
-    copy = model.__class__.from_config(model.get_config())
-    copy({features.TOKEN_IDS_KEY: keras.ops.zeros((1, 1), dtype="int64")})
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 class ServingModule(tf.Module):

@@ -56,6 +56,10 @@ class BiLSTMClassifier(keras.Model):
         return config
 
 
+def _create_weights(model: BiLSTMClassifier, length: int) -> None:
+    model({features.TOKEN_IDS_KEY: keras.ops.zeros((1, length), dtype="int64")})
+
+
 def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:
     """Returns a built, compiled classifier; `embedding_matrix` ([vocab_size, embedding_dim]) initialises
     the embedding, which `config.freeze_embedding` keeps fixed during training."""
@@ -64,7 +68,7 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
         dense_units=config.dense_units, dropout=config.dropout, freeze_embedding=config.freeze_embedding,
         name="textrnn",
     )
-    model({features.TOKEN_IDS_KEY: keras.ops.zeros((1, config.max_length), dtype="int64")})
+    _create_weights(model, config.max_length)
     if embedding_matrix is not None:
         expected = (config.vocab_size, config.embedding_dim)
         if embedding_matrix.shape != expected:
@@ -76,3 +80,12 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
         metrics=["accuracy"],
     )
     return model
+
+
+def without_optimizer(model: BiLSTMClassifier) -> BiLSTMClassifier:
+    """A copy of `model` with its weights but not its optimizer, whose state (twice the weights, for Adam)
+    serving never reads."""
+    copy = BiLSTMClassifier.from_config(model.get_config())
+    _create_weights(copy, 1)
+    copy.set_weights(model.get_weights())
+    return copy
