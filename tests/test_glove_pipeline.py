@@ -20,6 +20,7 @@ from models.train import KERAS_MODEL_FILE
 from pipeline import configs, local_runner, run_record
 from pipeline import pipeline as textrnn_pipeline
 from preprocessing import features
+from serving_checks import check_saved_model_cli, compare_loaders, replay_warmup_requests
 
 CONFIG = ModelConfig(**dict(glove.BOOK_GLOVE, vocab_size=2_000, epochs=1, batch_size=64, learning_rate=1e-3))
 
@@ -127,3 +128,7 @@ def test_glove_preset_runs_end_to_end_from_the_cli(preset, make_slice, textrnn_b
     pushed = run_record.custom_property(record.output("Pusher", "pushed_model"), "pushed_destination")
     assert os.path.exists(os.path.join(pushed, "saved_model.pb"))
     assert f"pushed to: {pushed}" in result.stdout
+    # TF Serving's way in: the session loader, saved_model_cli and the warm-up requests.
+    compare_loaders(pushed)
+    check_saved_model_cli(pushed, tmp_path)
+    replay_warmup_requests(pushed)

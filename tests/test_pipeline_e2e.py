@@ -11,11 +11,13 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
 from pipeline import configs, run_record
+from serving_checks import example as _example
 
 COMPONENTS = {
     "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
@@ -121,9 +123,29 @@ def test_pushed_version_serves_both_signatures_identically(pipeline_run):
     assert (from_text == from_examples).all()
 
 
+def test_pushed_version_runs_under_tf_servings_session_loader(pipeline_run):
+    from serving_checks import compare_loaders
+
+    output_root, _ = pipeline_run
+    compare_loaders(_pushed_version(output_root))
+
+
+def test_pushed_version_runs_under_saved_model_cli(pipeline_run, tmp_path):
+    from serving_checks import check_saved_model_cli
+
+    output_root, _ = pipeline_run
+    check_saved_model_cli(_pushed_version(output_root), tmp_path)
+
+
+def test_pushed_version_carries_warmup_requests_tf_serving_replays(pipeline_run):
+    from serving_checks import replay_warmup_requests
+
+    output_root, _ = pipeline_run
+    replay_warmup_requests(_pushed_version(output_root))
+
+
 def test_pushed_version_holds_the_model_weights_and_no_optimizer_state(pipeline_run):
     import keras
-    import numpy as np
 
     import models.model  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
     from models.train import KERAS_MODEL_FILE
@@ -147,13 +169,7 @@ def _summary(output_root):
         return json.load(f)
 
 
-def _example(headline: bytes) -> bytes:
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[headline]))
-    return tf.train.Example(features=tf.train.Features(feature={"headline": feature})).SerializeToString()
-
-
 def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline_run):
-    import numpy as np
     import tensorflow_model_analysis as tfma
 
     from pipeline.summary import load_split
@@ -232,12 +248,13 @@ def test_worse_model_is_not_pushed_and_the_earlier_version_stays(worse_run):
 # --- consumers of the pushed model -----------------------------------------------------------------------------
 
 
-def test_rest_requests_as_tf_serving_decodes_them(pipeline_run):
-    from tf_serving_protocol import rest_predict
+@pytest.mark.parametrize("loader", ["session", "object"])
+def test_rest_requests_as_tf_serving_decodes_them(pipeline_run, loader):
+    from tf_serving_protocol import LOADERS, rest_predict
 
     output_root, _ = pipeline_run
-    model = tf.saved_model.load(_pushed_version(output_root))
-    expected = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(HEADLINES))[OUTPUT_KEY].numpy()
+    model = LOADERS[loader](_pushed_version(output_root))
+    expected = model.run(HEADLINES_SIGNATURE, {"headline": np.array(HEADLINES, dtype=object)})[OUTPUT_KEY]
 
     headlines = rest_predict(model, json.dumps({"signature_name": "headlines", "instances": HEADLINES}))
     examples = rest_predict(model, json.dumps(
@@ -246,14 +263,15 @@ def test_rest_requests_as_tf_serving_decodes_them(pipeline_run):
     assert headlines["predictions"] == examples["predictions"] == columnar["outputs"] == pytest.approx(expected.tolist())
 
 
-def test_grpc_predict_requests_as_tf_serving_decodes_them(pipeline_run):
+@pytest.mark.parametrize("loader", ["session", "object"])
+def test_grpc_predict_requests_as_tf_serving_decodes_them(pipeline_run, loader):
     from tensorflow_serving.apis import predict_pb2
-    from tf_serving_protocol import grpc_predict
+    from tf_serving_protocol import LOADERS, grpc_predict
 
     output_root, _ = pipeline_run
     version_dir = _pushed_version(output_root)
-    model = tf.saved_model.load(version_dir)
-    expected = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(HEADLINES))[OUTPUT_KEY].numpy()
+    model = LOADERS[loader](version_dir)
+    expected = model.run(HEADLINES_SIGNATURE, {"headline": np.array(HEADLINES, dtype=object)})[OUTPUT_KEY]
 
     for signature, name, values in [
         ("serving_default", "examples", [_example(h.encode()) for h in HEADLINES]),
@@ -279,20 +297,21 @@ EDGE_HEADLINES = {
 }
 
 
-def test_edge_inputs_return_a_probability_from_both_signatures(pipeline_run):
-    from tf_serving_protocol import rest_predict
+@pytest.mark.parametrize("loader", ["session", "object"])
+def test_edge_inputs_return_a_probability_from_both_signatures(pipeline_run, loader):
+    from tf_serving_protocol import LOADERS, rest_predict
 
     output_root, _ = pipeline_run
-    model = tf.saved_model.load(_pushed_version(output_root))
+    model = LOADERS[loader](_pushed_version(output_root))
     headlines = list(EDGE_HEADLINES.values())
-    from_text = model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(headlines))[OUTPUT_KEY].numpy()
-    from_examples = model.signatures[DEFAULT_SIGNATURE](
-        examples=tf.constant([_example(h) for h in headlines]))[OUTPUT_KEY].numpy()
+    from_text = model.run(HEADLINES_SIGNATURE, {"headline": np.array(headlines, dtype=object)})[OUTPUT_KEY]
+    examples = np.array([_example(h) for h in headlines], dtype=object)
+    from_examples = model.run(DEFAULT_SIGNATURE, {"examples": examples})[OUTPUT_KEY]
     for batch in (from_text, from_examples):
         assert batch.shape == (len(headlines),) and ((batch >= 0) & (batch <= 1)).all()
     assert from_text.tolist() == pytest.approx(from_examples.tolist())
     for name, headline in EDGE_HEADLINES.items():  # one at a time too, as a lone request would come
-        alone = model.signatures[DEFAULT_SIGNATURE](examples=tf.constant([_example(headline)]))[OUTPUT_KEY].numpy()
+        alone = model.run(DEFAULT_SIGNATURE, {"examples": np.array([_example(headline)], dtype=object)})[OUTPUT_KEY]
         assert alone.shape == (1,) and 0 <= alone[0] <= 1, name
     # Invalid UTF-8 can only reach the server inside a b64 tf.Example (JSON strings are Unicode).
     body = json.dumps({"instances": [{"b64": base64.b64encode(_example(EDGE_HEADLINES["invalid UTF-8"])).decode()}]})

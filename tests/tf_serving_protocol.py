@@ -14,24 +14,74 @@ columnar format answers {"outputs": ...}.
 gRPC: a tensorflow_serving.apis.predict_pb2.PredictRequest whose `inputs` map input names to TensorProtos;
 the server turns each into a tensor (here with tf.make_ndarray) and answers a PredictResponse whose
 `outputs` are TensorProtos of the signature's outputs.
+
+Requests run against a model loaded by either loader: `SessionBundle` loads a SavedModel as TF Serving's
+SavedModelBundle does (a graph-mode session: import the MetaGraph, run the saver's restore op and the init op,
+run the SignatureDef's tensors by name); `ObjectModel` loads it with `tf.saved_model.load`, TensorFlow's
+object loader, which resolves variables through the object graph and so accepts models TF Serving cannot run.
 """
 import base64
 import json
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
 DEFAULT_SIGNATURE = "serving_default"
+SERVE_TAG = "serve"
 
 
 class RestError(ValueError):
     """A request that TF Serving answers with an error (HTTP 400)."""
 
 
-def _input_specs(signature) -> Dict[str, tf.TensorSpec]:
-    return dict(signature.structured_input_signature[1])
+class SessionBundle:
+    """A SavedModel loaded into a TF1 graph-mode session, the way TF Serving loads a version."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        meta_graph = tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], path)
+        # TF Serving serves the SignatureDefs, less the init op's (not a signature one can call).
+        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
+
+    def signature_names(self) -> List[str]:
+        return sorted(self.signature_defs)
+
+    def input_dtypes(self, signature_name: str) -> Dict[str, tf.DType]:
+        return {name: tf.as_dtype(info.dtype) for name, info in self.signature_defs[signature_name].inputs.items()}
+
+    def run(self, signature_name: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Feeds `inputs` to the SignatureDef's input tensors and fetches its output tensors, by name."""
+        signature = self.signature_defs[signature_name]
+        feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
+        fetches = {name: info.name for name, info in signature.outputs.items()}
+        return self.session.run(fetches, feeds)
+
+
+class ObjectModel:
+    """The same interface over `tf.saved_model.load`."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.model = tf.saved_model.load(path)
+
+    def signature_names(self) -> List[str]:
+        return sorted(self.model.signatures)
+
+    def input_dtypes(self, signature_name: str) -> Dict[str, tf.DType]:
+        specs = self.model.signatures[signature_name].structured_input_signature[1]
+        return {name: spec.dtype for name, spec in specs.items()}
+
+    def run(self, signature_name: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        dtypes = self.input_dtypes(signature_name)
+        tensors = {name: tf.constant(value, dtype=dtypes[name]) for name, value in inputs.items()}
+        return {name: t.numpy() for name, t in self.model.signatures[signature_name](**tensors).items()}
+
+
+LOADERS = {"session": SessionBundle, "object": ObjectModel}
 
 
 def _decode_value(value: Any, dtype: tf.DType) -> Any:
@@ -51,20 +101,20 @@ def _is_b64(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"b64"}
 
 
-def _tensor(value: Any, spec: tf.TensorSpec) -> tf.Tensor:
-    decoded = _decode_value(value, spec.dtype)
-    if spec.dtype == tf.string:
-        return tf.constant(np.array(decoded, dtype=object), dtype=tf.string)
-    return tf.constant(decoded, dtype=spec.dtype)
+def _tensor(value: Any, dtype: tf.DType) -> np.ndarray:
+    decoded = _decode_value(value, dtype)
+    if dtype == tf.string:
+        return np.array(decoded, dtype=object)
+    return np.array(decoded, dtype=dtype.as_numpy_dtype)
 
 
-def decode_rest_request(body: str, model) -> Tuple[str, Dict[str, tf.Tensor]]:
+def decode_rest_request(body: str, model) -> Tuple[str, Dict[str, np.ndarray]]:
     """The signature name and the input tensors of a REST :predict body, as TF Serving derives them."""
     request = json.loads(body)
     signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
-    if signature_name not in model.signatures:
+    if signature_name not in model.signature_names():
         raise RestError(f"signature {signature_name!r} not found")
-    specs = _input_specs(model.signatures[signature_name])
+    specs = model.input_dtypes(signature_name)
     if ("instances" in request) == ("inputs" in request):
         raise RestError("a request has either 'instances' or 'inputs'")
     if "instances" in request:
@@ -94,7 +144,7 @@ def decode_rest_request(body: str, model) -> Tuple[str, Dict[str, tf.Tensor]]:
 def rest_predict(model, body: str) -> dict:
     """The JSON object TF Serving answers to a REST :predict `body`."""
     signature_name, inputs = decode_rest_request(body, model)
-    outputs = {name: tensor.numpy().tolist() for name, tensor in model.signatures[signature_name](**inputs).items()}
+    outputs = {name: value.tolist() for name, value in model.run(signature_name, inputs).items()}
     if "instances" in json.loads(body):
         if len(outputs) == 1:
             return {"predictions": next(iter(outputs.values()))}
@@ -108,13 +158,11 @@ def grpc_predict(model, request_bytes: bytes, version: str) -> bytes:
     request = predict_pb2.PredictRequest()
     request.ParseFromString(request_bytes)
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    signature = model.signatures[signature_name]
-    specs = _input_specs(signature)
-    inputs = {name: tf.constant(tf.make_ndarray(request.inputs[name]), dtype=specs[name].dtype) for name in specs}
+    inputs = {name: tf.make_ndarray(request.inputs[name]) for name in model.input_dtypes(signature_name)}
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
     response.model_spec.signature_name = signature_name
     response.model_spec.version.value = int(version)
-    for name, tensor in signature(**inputs).items():
-        response.outputs[name].CopyFrom(tf.make_tensor_proto(tensor.numpy()))
+    for name, value in model.run(signature_name, inputs).items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
     return response.SerializeToString()

@@ -1,0 +1,120 @@
+"""The serving export on its own, fast: a real Transform graph (tf.Transform on Beam, 300 real headlines) and
+a small seeded model, exported and then loaded as TF Serving loads it. The pipeline's pushed models go through
+the same checks in test_pipeline_e2e.py and test_glove_pipeline.py."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.config import ModelConfig
+from models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, WARMUP_HEADLINES,
+                           export_serving_model)
+from models.model import build_model
+from preprocessing import features
+from serving_checks import (check_saved_model_cli, compare_loaders, read_warmup_requests, replay_warmup_requests,
+                            signature_inputs)
+from tf_serving_protocol import LOADERS, SessionBundle, grpc_predict, rest_predict
+
+CONFIG = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(8, 8), dropout=0.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def transform_output(dataset_file, tmp_path_factory):
+    """The Transform graph of the first 300 real headlines, made with tf.Transform's Beam API."""
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from preprocessing.preprocessing import preprocessing_fn
+
+    with open(dataset_file, "rb") as f:
+        records = [json.loads(next(f)) for _ in range(300)]
+    rows = [{features.TEXT_KEY: [r["headline"].encode()], features.LABEL_KEY: [r["is_sarcastic"]]} for r in records]
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
+        features.TEXT_KEY: tf.io.FixedLenFeature([1], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }))
+    folder = str(tmp_path_factory.mktemp("transform_graph"))
+    settings = {"vocab_size": CONFIG.vocab_size, "max_length": CONFIG.max_length,
+                "punctuation_tokens": CONFIG.punctuation_tokens}
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
+        transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(
+            lambda inputs: preprocessing_fn(inputs, settings))
+        _ = transform_fn | tft_beam.WriteTransformFn(folder)
+    metadata_io.write_metadata(metadata, f"{folder}/{tft.TFTransformOutput.RAW_METADATA_DIR}")
+    return tft.TFTransformOutput(folder)
+
+
+@pytest.fixture(scope="module")
+def exported(transform_output, tmp_path_factory):
+    """A freshly exported serving model; the Keras model has its optimizer built (as after training)."""
+    import keras
+
+    keras.utils.set_random_seed(CONFIG.seed)
+    model = build_model(CONFIG)
+    ids = np.ones((4, CONFIG.max_length), dtype=np.int64)
+    model.train_on_batch({features.TOKEN_IDS_KEY: ids}, np.array([0, 1, 0, 1]))
+    export_dir = str(tmp_path_factory.mktemp("export") / "serving_model")
+    export_serving_model(model, transform_output, export_dir)
+    return export_dir, model
+
+
+def test_session_loader_runs_every_signature_as_the_object_loader_does(exported, transform_output):
+    from serving_checks import HEADLINES
+
+    export_dir, model = exported
+    outputs = compare_loaders(export_dir)
+    # The probabilities are the trained Keras model's on the Transform graph's ids.
+    raw = {features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])}
+    ids = transform_output.transform_raw_features(raw)[features.TOKEN_IDS_KEY]
+    keras_probabilities = model({features.TOKEN_IDS_KEY: ids}, training=False).numpy().reshape(-1)
+    np.testing.assert_allclose(outputs[DEFAULT_SIGNATURE][OUTPUT_KEY], keras_probabilities, rtol=0, atol=1e-6)
+
+
+def test_checkpoint_holds_exactly_the_model_variables_once(exported):
+    export_dir, model = exported
+    checkpoint = tf.train.load_checkpoint(f"{export_dir}/variables/variables")
+    shapes, dtypes = checkpoint.get_variable_to_shape_map(), checkpoint.get_variable_to_dtype_map()
+    assert not [name for name in shapes if "optimizer" in name]
+    stored = sum(int(np.prod(shape)) for name, shape in shapes.items() if dtypes[name] == tf.float32)
+    assert stored == model.count_params()
+
+
+def test_saved_model_cli_runs_both_scoring_signatures(exported, tmp_path):
+    export_dir, _ = exported
+    printed = check_saved_model_cli(export_dir, tmp_path)
+    assert set(printed) == {DEFAULT_SIGNATURE, HEADLINES_SIGNATURE}
+
+
+def test_warmup_requests_replay_through_the_session_loader(exported):
+    export_dir, _ = exported
+    logs = read_warmup_requests(export_dir)
+    headlines = tf.make_ndarray(logs[1].predict_log.request.inputs["headline"]).tolist()
+    assert headlines == [h.encode() for h in WARMUP_HEADLINES]
+    replay_warmup_requests(export_dir)
+
+
+@pytest.mark.parametrize("loader", sorted(LOADERS))
+def test_rest_and_grpc_requests_through_either_loader(exported, loader):
+    import base64
+
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving_checks import HEADLINES, example
+
+    export_dir, _ = exported
+    model = LOADERS[loader](export_dir)
+    expected = SessionBundle(export_dir).run(HEADLINES_SIGNATURE, signature_inputs(HEADLINES)[HEADLINES_SIGNATURE])
+    expected = expected[OUTPUT_KEY].tolist()
+    rows = rest_predict(model, json.dumps({"signature_name": "headlines", "instances": HEADLINES}))
+    b64 = rest_predict(model, json.dumps(
+        {"instances": [{"b64": base64.b64encode(example(h.encode())).decode()} for h in HEADLINES]}))
+    assert rows["predictions"] == b64["predictions"] == pytest.approx(expected, abs=1e-6)
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = HEADLINES_SIGNATURE
+    request.inputs["headline"].CopyFrom(tf.make_tensor_proto(HEADLINES, dtype=tf.string))
+    response = predict_pb2.PredictResponse.FromString(grpc_predict(model, request.SerializeToString(), "7"))
+    assert tf.make_ndarray(response.outputs[OUTPUT_KEY]).tolist() == pytest.approx(expected, abs=1e-6)
