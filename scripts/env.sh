@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares and enters the environment textrnn runs in; sourced by run_main.sh and run_tests.sh.
 #
-# Natively where glibc >= 2.39 (what the TFX 1.21 wheels need); otherwise inside a cached Debian 13
-# userland made with mmdebstrap and entered with bwrap. Everything heavy lives in $TEXTRNN_CACHE
+# The packages come from requirements.lock (every package pinned, with hashes) for Python 3.13 with
+# glibc >= 2.39 (what the TFX 1.21 wheels need). Natively where the machine has both (Debian 13); otherwise
+# inside a cached Debian 13 userland made with mmdebstrap and entered with bwrap. Everything heavy lives in $TEXTRNN_CACHE
 # (default ~/.cache/textrnn), so a fresh clone reuses it; every step is skipped when already done.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,27 +16,33 @@ REQS_KEY="$(sha256sum "$REQS" | cut -c1-12)"
 say() { printf '[textrnn env] %s\n' "$*" >&2; }
 die() { printf '[textrnn env] error: %s\n' "$*" >&2; exit 1; }
 
-glibc_ok() {
+# Native only with what the lock was made for: glibc >= 2.39 and Python 3.13.
+native_ok() {
   local v
   v="$(ldd --version 2>/dev/null | head -n1 | grep -oE '[0-9]+\.[0-9]+$' || true)"
-  [ -n "$v" ] && [ "$(printf '%s\n2.39\n' "$v" | sort -V | head -n1)" = "2.39" ]
+  [ -n "$v" ] && [ "$(printf '%s\n2.39\n' "$v" | sort -V | head -n1)" = "2.39" ] \
+    && [ "$(python3 -c 'import sys; print(sys.version_info[:2] == (3, 13))' 2>/dev/null)" = True ]
 }
 
+# The Debian mirror for the userland: the host's own when the host is Debian, Debian's archive otherwise (an
+# Ubuntu or other derivative's archive has no Debian 13). HOST_ROOT lets tests point it at sample files.
 debian_mirror() {
-  local uri=""
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    uri="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri="$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)"
+  local root="${HOST_ROOT:-}" uri=""
+  if grep -qx 'ID=debian' "$root/etc/os-release" 2>/dev/null; then
+    if [ -f "$root/etc/apt/sources.list.d/debian.sources" ]; then
+      uri="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$root/etc/apt/sources.list.d/debian.sources")"
+    fi
+    if [ -z "$uri" ] && [ -f "$root/etc/apt/sources.list" ]; then
+      uri="$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' "$root/etc/apt/sources.list")"
+    fi
   fi
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
 ensure_host_tools() {
   command -v mmdebstrap >/dev/null && command -v bwrap >/dev/null && return
-  [ -x "$(command -v apt-get)" ] || die "glibc < 2.39 and no apt-get: install mmdebstrap and bubblewrap, or use a machine with glibc >= 2.39 (Debian 13, Ubuntu 24.04)."
-  [ "$(id -u)" = 0 ] || die "glibc < 2.39: run 'sudo apt-get install mmdebstrap bubblewrap' once, then rerun."
+  [ -x "$(command -v apt-get)" ] || die "no glibc >= 2.39 with Python 3.13 here, and no apt-get: install mmdebstrap and bubblewrap, or use a machine with both (Debian 13)."
+  [ "$(id -u)" = 0 ] || die "no glibc >= 2.39 with Python 3.13 here: run 'sudo apt-get install mmdebstrap bubblewrap' once, then rerun."
   say "installing mmdebstrap and bubblewrap from Debian's packages"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap bubblewrap >/dev/null \
     || die "could not install mmdebstrap and bubblewrap with apt-get."
@@ -73,7 +80,7 @@ in_userland() {
 }
 
 run_env() {
-  if glibc_ok; then
+  if native_ok; then
     "$@"
   else
     in_userland "$@"
@@ -82,10 +89,8 @@ run_env() {
 
 ensure_venv() {
   VENV_ROOT="$CACHE/venv-$REQS_KEY"
-  if glibc_ok; then
+  if native_ok; then
     VENV="$VENV_ROOT"
-    local py
-    py="$(command -v python3 || die "python3 (3.10-3.13) is required.")"
   else
     ensure_host_tools
     ensure_rootfs
@@ -93,16 +98,17 @@ ensure_venv() {
     VENV_ROOT="$ROOTFS$VENV"
   fi
   if [ ! -f "$VENV_ROOT/.textrnn-ready" ]; then
-    say "installing the TFX 1.21 stack into $VENV_ROOT (3-5 minutes, once per requirements.lock)"
-    run_env bash -c "rm -rf '$VENV' && python3 -m venv '$VENV' && '$VENV/bin/pip' install -q --upgrade pip \
-      && '$VENV/bin/pip' install -q -r '$REQS'" || die "installing the Python packages failed (see above)."
+    say "installing the TFX 1.21 stack into $VENV_ROOT from requirements.lock, hashes checked (3-5 minutes, once)"
+    run_env bash -c "rm -rf '$VENV' && python3 -m venv '$VENV' \
+      && '$VENV/bin/pip' install -q --require-hashes --no-deps -r '$REQS'" \
+      || die "installing the Python packages failed (see above)."
     touch "$VENV_ROOT/.textrnn-ready"
     # Virtualenvs of earlier requirements.lock versions are 3-4 GB each.
     find "$(dirname "$VENV_ROOT")" -maxdepth 1 -name 'venv-*' ! -path "$VENV_ROOT" -exec rm -rf {} +
   fi
-  # The editable install points the venv at this checkout; redone only when the checkout or setup.py changes.
+  # The editable install points the venv at this checkout; redone when the checkout, setup.py or pyproject.toml changes.
   local stamp
-  stamp="$REPO $(sha256sum "$REPO/setup.py" | cut -c1-12)"
+  stamp="$REPO $(cat "$REPO/setup.py" "$REPO/pyproject.toml" | sha256sum | cut -c1-12)"
   if [ "$(cat "$VENV_ROOT/.textrnn-checkout" 2>/dev/null)" != "$stamp" ]; then
     run_env "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$REPO" >/dev/null \
       || die "installing textrnn itself failed (see above)."
