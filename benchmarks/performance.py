@@ -26,12 +26,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.config import ModelConfig
-from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
-from models.model import build_model
-from models.train import EpochTimer, HISTORY_FILE, KERAS_MODEL_FILE
-from pipeline import configs, run_record
-from preprocessing import features
+from textrnn.models.config import ModelConfig
+from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
+from textrnn.models.model import build_model
+from textrnn.models.train import EpochTimer, HISTORY_FILE, KERAS_MODEL_FILE
+from textrnn.pipeline import configs, run_record
+from textrnn.preprocessing import features
 
 DATASET = "Sarcasm_Headlines_Dataset.json"
 
@@ -171,7 +171,7 @@ def main(argv=None):
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
     args = parser.parse_args(argv)
-    from pipeline import data
+    from textrnn.pipeline import data
 
     work = os.path.abspath(args.work_dir)
     dataset_dir = data.ensure_dataset()

@@ -1,4 +1,13 @@
-"""Stops a pipeline run before training when ExampleValidator found anomalies, and says which."""
+"""Stops a pipeline run before training when ExampleValidator found anomalies, and says which.
+
+Example:
+
+>>> from tfx import v1 as tfx
+>>> from textrnn.components.anomalies_gate import AnomaliesGate
+>>> anomalies = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleAnomalies)
+>>> AnomaliesGate(anomalies=anomalies).id
+'AnomaliesGate'
+"""
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -6,10 +15,12 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from textrnn.errors import TextrnnError
+
 ANOMALIES_FILE = "SchemaDiff.pb"
 
 
-class AnomaliesFoundError(RuntimeError):
+class AnomaliesFoundError(TextrnnError, RuntimeError):
     """The examples do not match the schema; the message lists every anomaly."""
 
 

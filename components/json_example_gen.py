@@ -31,7 +31,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from preprocessing import records
+from textrnn.preprocessing import records
 
 # The key, inside the ExampleGen's custom_config, of the flag that quarantines invalid records.
 SKIP_INVALID_KEY = "skip_invalid"
@@ -263,6 +263,13 @@ class JsonExampleGen(FileBasedExampleGen):
 
     Its id defaults to "JsonExampleGen". Outputs `examples`: train/eval/test splits (80/10/10 by a hash of
     the headline unless `output_config` says otherwise) of tf.Examples with `headline` and `is_sarcastic`.
+
+    Example:
+
+    >>> from textrnn.components.json_example_gen import JsonExampleGen
+    >>> example_gen = JsonExampleGen(input_base="/data/headlines", skip_invalid=True)
+    >>> example_gen.id, sorted(example_gen.outputs)
+    ('JsonExampleGen', ['examples'])
     """
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

@@ -5,7 +5,7 @@ the environment (the names are below), and the command's flags override both.
 """
 import os
 
-from pipeline import configs as local_configs
+from textrnn.pipeline import configs as local_configs
 
 PIPELINE_NAME = os.environ.get("TEXTRNN_KFP_PIPELINE_NAME", local_configs.PIPELINE_NAME)
 

@@ -1,6 +1,6 @@
 """Compiles the textrnn pipeline into a Kubeflow Pipelines v2 spec (YAML) with KubeflowV2DagRunner.
 
-    python kubeflow/kubeflow_v2_runner.py          # or: textrnn compile-kubeflow --help
+    python -m textrnn.kubeflow.kubeflow_v2_runner   # or: textrnn compile-kubeflow --help
 
 The pipeline comes from the same factory as the local runner (`pipeline.pipeline.create_pipeline`), with the
 settings of kubeflow/configs.py: every component runs in the image built from kubeflow/Dockerfile, requests
@@ -14,23 +14,18 @@ pipeline root only reaches the JSON job's runtime config, which the YAML does no
 """
 import dataclasses
 import os
-import sys
 from typing import Any, Dict, List, Mapping, Optional
 
-# Run as a script, this folder comes first on sys.path; the repository root takes its place.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path[0] = os.path.dirname(sys.path[0])
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-import yaml  # noqa: E402
-from kfp.pipeline_spec import pipeline_spec_pb2  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner  # noqa: E402
-
-from google.protobuf import json_format  # noqa: E402
-from kubeflow import configs  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from pipeline import configs as local_configs  # noqa: E402
-from pipeline import pipeline as textrnn_pipeline  # noqa: E402
+from textrnn.kubeflow import configs
+from textrnn.models.config import ModelConfig
+from textrnn.pipeline import configs as local_configs
+from textrnn.pipeline import pipeline as textrnn_pipeline
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 

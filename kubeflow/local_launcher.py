@@ -28,13 +28,15 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from textrnn.errors import TextrnnError
+
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 # The ENV settings of tensorflow/tfx:1.21.0 (its Dockerfile) that reach the components' code.
 TFX_IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_XLA_FLAGS": "--tf_xla_enable_xla_devices=false"}
 ContainerSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec
 
 
-class TaskFailedError(RuntimeError):
+class TaskFailedError(TextrnnError, RuntimeError):
     """A task's command exited with an error; the message ends with the tail of its log."""
 
 
@@ -172,7 +174,7 @@ class LocalLauncher:
 
 
 def main(argv=None) -> int:
-    """python -m kubeflow.local_launcher SPEC.yaml ROOT TASK...: runs the named tasks in order."""
+    """python -m textrnn.kubeflow.local_launcher SPEC.yaml ROOT TASK...: runs the named tasks in order."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3:
         print(main.__doc__, file=sys.stderr)

@@ -2,11 +2,21 @@
 import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
+from textrnn.preprocessing.features import TOKENIZER_SETTINGS
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Everything that shapes and trains a model; the Transform graph uses vocab_size, max_length and
-    punctuation_tokens too."""
+    """Everything that shapes and trains a model; the Transform graph and the serving export take vocab_size,
+    max_length and punctuation_tokens from here too (`tokenizer_settings`).
+
+    Example:
+
+    >>> from textrnn.models.config import ModelConfig
+    >>> config = ModelConfig(lstm_units=(64, 64), dropout=0.2)
+    >>> config.tokenizer_settings()
+    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True}
+    """
 
     vocab_size: int = 20_000
     max_length: int = 40
@@ -36,6 +46,10 @@ class ModelConfig:
             raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def tokenizer_settings(self) -> Dict[str, Any]:
+        """vocab_size, max_length and punctuation_tokens: the Transform's custom_config."""
+        return {name: getattr(self, name) for name in TOKENIZER_SETTINGS}
 
     def to_dict(self) -> Dict[str, Any]:
         config = dataclasses.asdict(self)

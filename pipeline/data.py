@@ -8,7 +8,6 @@ else `${XDG_CACHE_HOME:-~/.cache}/textrnn/data`.
 
     folder = ensure_dataset()  # the folder holding the verified dataset file
 """
-import argparse
 import dataclasses
 import functools
 import hashlib
@@ -23,7 +22,8 @@ import urllib.error
 import urllib.request
 from typing import BinaryIO, Callable, Optional, Sequence
 
-from preprocessing import records
+from textrnn.errors import TextrnnError
+from textrnn.preprocessing import records
 
 DATA_DIR_ENV = "TEXTRNN_DATA_DIR"
 MIRROR_ENV = "TEXTRNN_DATA_MIRROR"
@@ -43,7 +43,7 @@ _CHUNK = 64 * 1024
 _PARTIAL_PREFIX, _PARTIAL_SUFFIX = ".fetch-", ".part"
 
 
-class DataFetchError(Exception):
+class DataFetchError(TextrnnError):
     """The dataset could not be fetched or verified; the message is meant for the user, without a traceback."""
 
 
@@ -121,22 +121,6 @@ def ensure_dataset(
     else:
         _install_from_urls(urls, target)
     return folder
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the options of `textrnn data fetch` to `parser`."""
-    parser.add_argument("--data-dir", help=f"data folder (default ${DATA_DIR_ENV} or ~/.cache/textrnn/data)")
-    parser.add_argument("--mirror", metavar="DIR",
-                        help=f"folder with a local copy ({' or '.join(MIRROR_FILES)}) to use instead of "
-                             f"downloading (default ${MIRROR_ENV})")
-    parser.add_argument("--url", action="append", dest="urls", metavar="URL",
-                        help="download from this URL instead of the dataset's public homes (repeatable)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """`textrnn data fetch`: makes sure the dataset is installed and prints its folder."""
-    print(ensure_dataset(data_dir=args.data_dir, mirror=args.mirror, urls=args.urls or URLS))
-    return 0
 
 
 def _verified(target: str) -> bool:

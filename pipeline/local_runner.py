@@ -6,19 +6,11 @@
 Outputs go under $TEXTRNN_OUTPUT (default ./textrnn_output); the dataset is fetched, or copied from
 $TEXTRNN_DATA_MIRROR, on first use, unless $TEXTRNN_INPUT_DIR names a folder of headline JSON files.
 """
-import os
-import sys
+from absl import logging
+from tfx import v1 as tfx
 
-# Run as a script (as `tfx run create` does), this folder comes first on sys.path and its pipeline.py
-# would hide the `pipeline` package; the repository root takes its place.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path[0] = os.path.dirname(sys.path[0])
-
-from absl import logging  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-
-from pipeline import configs, data  # noqa: E402
-from pipeline import pipeline as textrnn_pipeline  # noqa: E402
+from textrnn.pipeline import configs, data
+from textrnn.pipeline import pipeline as textrnn_pipeline
 
 
 def create_local_pipeline(

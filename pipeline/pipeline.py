@@ -6,13 +6,13 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 
-from components.anomalies_gate import AnomaliesGate
-from components.atomic_pusher import AtomicPusher
-from components.json_example_gen import JsonExampleGen
-from models.config import ModelConfig
-from models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
-from pipeline import configs
-from preprocessing import features
+from textrnn.components.anomalies_gate import AnomaliesGate
+from textrnn.components.atomic_pusher import AtomicPusher
+from textrnn.components.json_example_gen import JsonExampleGen
+from textrnn.models.config import ModelConfig
+from textrnn.models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
+from textrnn.pipeline import configs
+from textrnn.preprocessing import features
 
 
 def eval_config(
@@ -48,7 +48,7 @@ def eval_config(
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(  # TFMA's BinaryCrossEntropy miscounts (see components/evaluator_metrics.py)
                         class_name="ExactBinaryCrossEntropy",
-                        module="components.evaluator_metrics",
+                        module="textrnn.components.evaluator_metrics",
                         per_slice_thresholds=[tfma_config.PerSliceMetricThreshold(slicing_specs=[overall], threshold=loss_threshold)],
                     ),
                     tfma.MetricConfig(class_name="BinaryAccuracy"),
@@ -97,18 +97,14 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        custom_config={
-            "vocab_size": model_config.vocab_size,
-            "max_length": model_config.max_length,
-            "punctuation_tokens": model_config.punctuation_tokens,
-        },
+        custom_config=model_config.tokenizer_settings(),
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval", "test"]),
     )
     transform.add_upstream_node(anomalies_gate)
 
     glove_nodes, trainer_class, glove_inputs = [], tfx.components.Trainer, {}
     if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
-        from components.glove_coverage import GloveTrainer, glove_coverage
+        from textrnn.components.glove_coverage import GloveTrainer, glove_coverage
 
         glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config)]
         trainer_class, glove_inputs = GloveTrainer, {"embedding": glove_nodes[0].outputs["embedding"]}

@@ -15,31 +15,15 @@ import os
 import sys
 from typing import Iterable, List, Tuple
 
-from pipeline import configs
+from textrnn.errors import TextrnnError
+from textrnn.pipeline import configs
 
 BATCH_SIZE = 1024
 THRESHOLD = 0.5
 
 
-class PredictError(RuntimeError):
+class PredictError(TextrnnError, RuntimeError):
     """Nothing to predict with, or an input file that cannot be read; the message says which."""
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "predict", help="score headlines with the latest pushed model",
-        description="Prints the probability that each headline is sarcastic, from the latest pushed model.")
-    parser.add_argument("headlines", nargs="*", help="headlines to score")
-    parser.add_argument("--file", action="append", default=[],
-                        help="a file of headlines: JSON Lines (strings, or objects with a 'headline'), CSV (a "
-                             "'headline' column, else the first column) or one headline per line; - is stdin")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    parser.add_argument("--output-root", default=configs.OUTPUT_ROOT,
-                        help="the output root of `textrnn run` (default $TEXTRNN_OUTPUT or ./textrnn_output)")
-    parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
-    parser.add_argument("--model-dir", help="a pushed version folder, or a folder of numbered versions "
-                                            "(default: the push destination under --output-root)")
-    parser.set_defaults(command=run)
 
 
 def pushed_versions(serving_dir: str) -> List[int]:
@@ -113,7 +97,7 @@ def predict(model_dir: str, headlines: Iterable[str]) -> List[float]:
     """The sarcasm probability of each headline from the SavedModel's `headlines` signature."""
     import tensorflow as tf
 
-    from models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
+    from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 
     signature = tf.saved_model.load(model_dir).signatures[HEADLINES_SIGNATURE]
     headlines, probabilities = list(headlines), []
@@ -121,28 +105,3 @@ def predict(model_dir: str, headlines: Iterable[str]) -> List[float]:
         batch = tf.constant(headlines[start:start + BATCH_SIZE], dtype=tf.string)
         probabilities += [float(p) for p in signature(headline=batch)[OUTPUT_KEY].numpy()]
     return probabilities
-
-
-def run(args) -> int:
-    headlines = list(args.headlines)
-    for path in args.file:
-        headlines += read_headlines(path)
-    if not headlines:
-        raise PredictError("no headlines given: pass them as arguments or with --file")
-    model_dir, version = resolve_model_dir(args.output_root, args.pipeline_name, args.model_dir)
-    probabilities = predict(model_dir, headlines)
-    if args.json:
-        json.dump({
-            "model": os.path.abspath(model_dir),
-            "version": version,
-            "predictions": [
-                {"headline": h, "probability": p, "sarcastic": p >= THRESHOLD} for h, p in zip(headlines, probabilities)
-            ],
-        }, sys.stdout)
-        print()
-    else:
-        print(f"model version {version} ({os.path.abspath(model_dir)})", file=sys.stderr)
-        for headline, probability in zip(headlines, probabilities):
-            label = "sarcastic" if probability >= THRESHOLD else "not sarcastic"
-            print(f"{probability:.3f}  {label:13}  {headline}")
-    return 0

@@ -8,11 +8,11 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
 
-from models.curves import ACCURACY_PNG, LOSS_PNG
-from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, OUTPUT_KEY
-from models.train import HISTORY_FILE
-from pipeline.run_record import RunRecord, custom_property
-from preprocessing import features
+from textrnn.models.curves import ACCURACY_PNG, LOSS_PNG
+from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, OUTPUT_KEY
+from textrnn.models.train import HISTORY_FILE
+from textrnn.pipeline.run_record import RunRecord, custom_property
+from textrnn.preprocessing import features
 
 # Sentences whose predictions every run shows, beside two satirical headlines from the test split.
 DEMO_SENTENCES = [

@@ -1,5 +1,5 @@
 """Names shared by the preprocessing graph, the models and the serving signatures."""
-from preprocessing.records import LABEL_KEY, TEXT_KEY
+from textrnn.preprocessing.records import LABEL_KEY, TEXT_KEY
 
 TOKEN_IDS_KEY = "headline_ids"
 VOCAB_NAME = "headline_vocab"
@@ -10,4 +10,7 @@ PAD_ID = 0
 OOV_ID = 1
 FIRST_WORD_ID = 2
 
-__all__ = ["LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]
+# The settings that shape the Transform's output (ModelConfig holds their values).
+TOKENIZER_SETTINGS = ("vocab_size", "max_length", "punctuation_tokens")
+
+__all__ = ["TOKENIZER_SETTINGS", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

@@ -2,10 +2,7 @@
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from preprocessing import features
-
-DEFAULT_VOCAB_SIZE = 20_000
-DEFAULT_MAX_LENGTH = 40
+from textrnn.preprocessing import features
 
 # Punctuation becomes a space, as in Keras' Tokenizer filters, or a token of its own; apostrophes inside words
 # stay ("don't").
@@ -31,16 +28,18 @@ def tokenize(text: tf.Tensor, punctuation_tokens: bool = False) -> tf.RaggedTens
 def preprocessing_fn(inputs, custom_config=None):
     """Maps raw `headline` and `is_sarcastic` to padded `headline_ids` and the label.
 
-    custom_config may set `vocab_size` (ids in [0, vocab_size), including padding and OOV), `max_length`
-    (longer headlines are truncated at the end, shorter ones padded at the end) and `punctuation_tokens`
-    (see `tokenize`; default False, the book's tokenization).
+    custom_config (the pipeline passes ModelConfig.tokenizer_settings()) sets `vocab_size` (ids in
+    [0, vocab_size), including padding and OOV), `max_length` (longer headlines are truncated at the end,
+    shorter ones padded at the end) and `punctuation_tokens` (see `tokenize`).
     """
     config = custom_config or {}
-    vocab_size = int(config.get("vocab_size", DEFAULT_VOCAB_SIZE))
-    max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
+    missing = [name for name in features.TOKENIZER_SETTINGS if name not in config]
+    if missing:
+        raise ValueError(f"the Transform's custom_config lacks {missing}: pass ModelConfig.tokenizer_settings()")
+    vocab_size, max_length = int(config["vocab_size"]), int(config["max_length"])
 
     text = _as_vector(inputs[features.TEXT_KEY])
-    words = tokenize(text, bool(config.get("punctuation_tokens", False)))
+    words = tokenize(text, bool(config["punctuation_tokens"]))
     vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
     tft.vocabulary(words, vocab_filename="headline_vocab_full")  # untruncated, same order: GloVe coverage analysis
     word_index = tft.apply_vocabulary(words, vocab, default_value=features.OOV_ID - features.FIRST_WORD_ID)

@@ -7,6 +7,8 @@ import dataclasses
 import json
 from typing import Iterator, Union
 
+from textrnn.errors import TextrnnError
+
 LABEL_KEY = "is_sarcastic"
 TEXT_KEY = "headline"
 
@@ -34,7 +36,7 @@ class InvalidRecord:
         return f"{self.source}, line {self.line}: {self.problem}"
 
 
-class InvalidRecordError(ValueError):
+class InvalidRecordError(TextrnnError, ValueError):
     """Raised for the first invalid record when invalid records are not skipped."""
 
     def __init__(self, invalid: InvalidRecord):

@@ -6,6 +6,8 @@ import pytest
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASET_FILE = SHARED_DATA / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
+# The 11,925 words of GloVe Twitter 25d that the book's model uses (the full file is not redistributed here).
+TWITTER_25D_SUBSET = SHARED_DATA / "glove" / "glove.twitter.27B.25d.subset11925.txt.gz"
 
 
 @pytest.fixture(scope="session")

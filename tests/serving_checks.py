@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, OUTPUT_KEY,
+from textrnn.models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, OUTPUT_KEY,
                            TRANSFORMED_FEATURES_SIGNATURE, WARMUP_FILE, WARMUP_HEADLINES)
 from tf_serving_protocol import ObjectModel, SessionBundle
 

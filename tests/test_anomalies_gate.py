@@ -4,8 +4,10 @@ import pathlib
 import pytest
 from tfx import v1 as tfx
 
-from components.anomalies_gate import AnomaliesGate
-from components.json_example_gen import JsonExampleGen
+from textrnn.components.anomalies_gate import AnomaliesGate
+from textrnn.components.json_example_gen import JsonExampleGen
+
+pytestmark = pytest.mark.slow
 
 # A schema under which every sarcastic headline is an anomaly: is_sarcastic may only be 0.
 SCHEMA = """

@@ -5,7 +5,7 @@ import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions
 from tfx.utils import dependency_utils
 
-from pipeline import configs
+from textrnn.pipeline import configs
 
 
 def test_auto_runs_the_v1_dataset_in_memory(dataset_file):

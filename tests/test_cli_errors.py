@@ -1,5 +1,8 @@
 """Bad input through `textrnn run`: one clear line naming the file, the line and the problem, no traceback."""
+import pytest
 import subprocess
+
+pytestmark = pytest.mark.slow
 
 BAD_LINE = b'{"headline": "labelled two", "is_sarcastic": 2}'
 

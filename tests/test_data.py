@@ -1,5 +1,4 @@
 """`pipeline.data`: fetching the real dataset from a loopback HTTP server or a mirror folder, and verifying it."""
-import argparse
 import hashlib
 import http.server
 import json
@@ -9,7 +8,7 @@ import threading
 
 import pytest
 
-from pipeline import data
+from textrnn.pipeline import data
 
 DATASET_FILE_SHA256 = "a0ef80faee87588f307aceb44eba562bc5c6b6f655c96c91677ae2fcc554ac51"
 
@@ -225,9 +224,8 @@ def test_data_dir_comes_from_argument_environment_or_cache(monkeypatch, tmp_path
 
 def test_fetch_command_prints_the_dataset_folder(serve, jsonl_bytes, tmp_path, capsys):
     url = serve({"/sarcasm.json": jsonl_bytes}) + "/sarcasm.json"
-    parser = argparse.ArgumentParser()
-    data.add_arguments(parser)
-    args = parser.parse_args(["--data-dir", str(tmp_path), "--url", url])
-    assert data.run(args) == 0
+    from textrnn.pipeline import cli
+
+    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path), "--url", url]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "sarcasm")
     assert installed(tmp_path) == jsonl_bytes

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import glove, glove_coverage
-from models.config import ModelConfig
-from models.model import build_model
+from textrnn.models import glove, glove_coverage
+from textrnn.models.config import ModelConfig
+from textrnn.models.model import build_model
 
 GLOVE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "glove"
 TWITTER = GLOVE_DIR / "glove.twitter.27B.25d.subset11925.txt.gz"

@@ -12,8 +12,10 @@ from tfx import v1 as tfx
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components import json_example_gen
-from components.json_example_gen import JsonExampleGen
+from textrnn.components import json_example_gen
+from textrnn.components.json_example_gen import JsonExampleGen
+
+pytestmark = pytest.mark.slow
 
 DATASET_FILE = pathlib.Path(__file__).resolve().parents[2] / "shared/data/sarcasm" / "Sarcasm_Headlines_Dataset.json"
 IN_MEMORY = ["--direct_running_mode=in_memory"]

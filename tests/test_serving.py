@@ -17,8 +17,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from components import atomic_pusher
-from pipeline import configs, predict, summary
+from textrnn.components import atomic_pusher
+from textrnn.pipeline import configs, predict, summary
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -175,7 +175,7 @@ def test_exact_binary_cross_entropy_merges_partial_sums_correctly():
     """TFMA 0.52's BinaryCrossEntropy counts the first partial sum twice when merging a list; ours does not."""
     from tensorflow_model_analysis.metrics import cross_entropy_metrics, metric_specs, metric_types
 
-    from pipeline.pipeline import eval_config
+    from textrnn.pipeline.pipeline import eval_config
 
     config = eval_config(0.45, 0.01)
     (metric,) = [m for m in config.metrics_specs[0].metrics if m.class_name == "ExactBinaryCrossEntropy"]
@@ -205,7 +205,7 @@ def test_exact_binary_cross_entropy_merges_partial_sums_correctly():
 
 
 def test_eval_config_gates_the_whole_split_on_both_thresholds():
-    from pipeline.pipeline import eval_config
+    from textrnn.pipeline.pipeline import eval_config
 
     config = eval_config(0.4, 0.02)
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["headline_length_bucket"]]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.config import ModelConfig
-from models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, WARMUP_HEADLINES,
+from textrnn.models.config import ModelConfig
+from textrnn.models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, WARMUP_HEADLINES,
                            export_serving_model)
-from models.model import build_model
-from preprocessing import features
+from textrnn.models.model import build_model
+from textrnn.preprocessing import features
 from serving_checks import (check_saved_model_cli, compare_loaders, read_warmup_requests, replay_warmup_requests,
                             signature_inputs)
 from tf_serving_protocol import LOADERS, SessionBundle, grpc_predict, rest_predict
@@ -27,7 +27,7 @@ def transform_output(dataset_file, tmp_path_factory):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-    from preprocessing.preprocessing import preprocessing_fn
+    from textrnn.preprocessing.preprocessing import preprocessing_fn
 
     with open(dataset_file, "rb") as f:
         records = [json.loads(next(f)) for _ in range(300)]
@@ -37,11 +37,9 @@ def transform_output(dataset_file, tmp_path_factory):
         features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
     }))
     folder = str(tmp_path_factory.mktemp("transform_graph"))
-    settings = {"vocab_size": CONFIG.vocab_size, "max_length": CONFIG.max_length,
-                "punctuation_tokens": CONFIG.punctuation_tokens}
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
         transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing_fn(inputs, settings))
+            lambda inputs: preprocessing_fn(inputs, CONFIG.tokenizer_settings()))
         _ = transform_fn | tft_beam.WriteTransformFn(folder)
     metadata_io.write_metadata(metadata, f"{folder}/{tft.TFTransformOutput.RAW_METADATA_DIR}")
     return tft.TFTransformOutput(folder)
@@ -57,7 +55,7 @@ def exported(transform_output, tmp_path_factory):
     ids = np.ones((4, CONFIG.max_length), dtype=np.int64)
     model.train_on_batch({features.TOKEN_IDS_KEY: ids}, np.array([0, 1, 0, 1]))
     export_dir = str(tmp_path_factory.mktemp("export") / "serving_model")
-    export_serving_model(model, transform_output, export_dir)
+    export_serving_model(model, transform_output, export_dir, CONFIG.punctuation_tokens)
     return export_dir, model
 
 
@@ -82,6 +80,7 @@ def test_checkpoint_holds_exactly_the_model_variables_once(exported):
     assert stored == model.count_params()
 
 
+@pytest.mark.slow
 def test_saved_model_cli_runs_both_scoring_signatures(exported, tmp_path):
     export_dir, _ = exported
     printed = check_saved_model_cli(export_dir, tmp_path)
@@ -118,3 +117,29 @@ def test_rest_and_grpc_requests_through_either_loader(exported, loader):
     request.inputs["headline"].CopyFrom(tf.make_tensor_proto(HEADLINES, dtype=tf.string))
     response = predict_pb2.PredictResponse.FromString(grpc_predict(model, request.SerializeToString(), "7"))
     assert tf.make_ndarray(response.outputs[OUTPUT_KEY]).tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_length_buckets_count_words_as_the_transform_does(exported):
+    from textrnn.models.export import TRANSFORMED_FEATURES_SIGNATURE, headline_length_bucket
+
+    headline = "wait, what? no... really?!"  # 4 words, 8 punctuation marks
+    assert headline_length_bucket(tf.constant([headline]), punctuation_tokens=False).numpy().tolist() == [b"0-7 words"]
+    assert headline_length_bucket(tf.constant([headline]), punctuation_tokens=True).numpy().tolist() == [b"11-13 words"]
+    export_dir, _ = exported  # CONFIG keeps punctuation marks as tokens, as the default preset does
+    assert CONFIG.punctuation_tokens
+    inputs = signature_inputs([headline])[TRANSFORMED_FEATURES_SIGNATURE]
+    served = SessionBundle(export_dir).run(TRANSFORMED_FEATURES_SIGNATURE, inputs)
+    assert served["headline_length_bucket"].tolist() == [b"11-13 words"]
+
+
+def test_trainer_refuses_a_transform_that_does_not_fit_the_model(transform_output):
+    import dataclasses
+
+    from textrnn.models.train import TransformMismatchError, check_transform_fits
+
+    check_transform_fits(CONFIG, transform_output)
+    with pytest.raises(TransformMismatchError, match="vocabulary has 498 words, .* vocab_size 500, but the model's "
+                                                     "embedding has 100 rows"):
+        check_transform_fits(dataclasses.replace(CONFIG, vocab_size=100), transform_output)
+    with pytest.raises(TransformMismatchError, match="pads headlines to \\[40\\] ids, .* max_length 30"):
+        check_transform_fits(dataclasses.replace(CONFIG, max_length=30), transform_output)

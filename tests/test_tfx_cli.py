@@ -1,10 +1,13 @@
 """The TFX CLI path: `tfx pipeline create` and `tfx run create` with the local engine."""
+import pytest
 import os
 import pathlib
 import subprocess
 import sys
 
-from pipeline import configs, run_record
+from textrnn.pipeline import configs, run_record
+
+pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
