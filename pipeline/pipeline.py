@@ -84,6 +84,15 @@ def create_pipeline(
     components without an entry of their own. Left out (local runs), no component gets one.
     `baseline_resolver=False` leaves out the latest-blessed-model Resolver (so the Evaluator has no baseline):
     Kubeflow Pipelines (open source) cannot run resolver tasks.
+
+    Example:
+
+    >>> from textrnn.models.presets import get_preset
+    >>> from textrnn.pipeline.pipeline import create_pipeline
+    >>> pipeline = create_pipeline("textrnn", "/tmp/root", "/data/headlines", "/srv/models/textrnn",
+    ...                            model_config=get_preset("book-stacked").config)
+    >>> len(pipeline.components), pipeline.components[-1].id
+    (10, 'Pusher')
     """
     example_gen = JsonExampleGen(input_base=data_path, skip_invalid=skip_invalid)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

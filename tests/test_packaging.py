@@ -134,7 +134,8 @@ def test_summary_shows_the_shapes_of_any_batch():
 
 PUBLIC_MODULES = ["textrnn", "textrnn.errors", "textrnn.models.config", "textrnn.models.presets",
                   "textrnn.models.model", "textrnn.pipeline.tf_log_filter", "textrnn.components.json_example_gen",
-                  "textrnn.components.atomic_pusher", "textrnn.components.anomalies_gate"]
+                  "textrnn.components.atomic_pusher", "textrnn.components.anomalies_gate",
+                  "textrnn.components.glove_coverage", "textrnn.pipeline.pipeline"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -251,3 +252,30 @@ def test_custom_artifact_type_names_are_importable_textrnn_names(name):
     module, _, cls = artifact.TYPE_NAME.rpartition(".")
     assert (module, cls) == ("textrnn", name)
     assert getattr(importlib.import_module(module), cls) is artifact
+
+
+def test_the_log_filter_drops_startup_lines_of_the_process_and_its_children(capfd, monkeypatch):
+    """Beam's worker processes inherit file descriptor 2 and the log level, so the filter covers them too."""
+    from textrnn.pipeline.tf_log_filter import TensorflowLogFilter
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    child = ("import os; os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written "
+             "to STDERR\\nI0000 00:00:1796011912.689741   15483 cudart_stub.cc:31] Could not find cuda drivers\\n"
+             "E0000 00:00:1796011916.404397   15483 real_error.cc:52] a real error\\n'); "
+             "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], flush=True)")
+    with TensorflowLogFilter():
+        os.write(2, b"W0000 00:00:1796011912.7 15483 cpu_feature_guard.cc:227] oneDNN custom operations are on\n")
+        os.write(2, b"kept from the parent\n")
+        subprocess.run([sys.executable, "-c", child], check=True)
+    captured = capfd.readouterr()
+    assert captured.out == "3\n"
+    assert captured.err == ("kept from the parent\n"
+                            "E0000 00:00:1796011916.404397   15483 real_error.cc:52] a real error\n")
+
+
+def test_run_reads_the_input_folder_from_the_environment(tmp_path):
+    code = "from textrnn.pipeline import cli; print(cli.parser().parse_args(['run']).input_dir)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, TEXTRNN_INPUT_DIR=str(tmp_path)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(tmp_path)
