@@ -94,8 +94,9 @@ def served_variables(functions: Iterable[tf.types.experimental.ConcreteFunction]
     return list(unique.values())
 
 
-def _example(headline: str) -> bytes:
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[headline.encode("utf-8")]))
+def serialized_example(headline: bytes) -> bytes:
+    """The serialized tf.Example with `headline` (any bytes) that the `serving_default` signature takes."""
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[headline]))
     return tf.train.Example(features=tf.train.Features(feature={features.TEXT_KEY: feature})).SerializeToString()
 
 
@@ -103,7 +104,7 @@ def warmup_requests(headlines: Sequence[str] = WARMUP_HEADLINES) -> List[predict
     """A PredictRequest of `headlines` for each scoring signature, as TF Serving's warm-up file holds them."""
     requests = []
     for signature, input_key, values in (
-        (DEFAULT_SIGNATURE, "examples", [_example(h) for h in headlines]),
+        (DEFAULT_SIGNATURE, "examples", [serialized_example(h.encode("utf-8")) for h in headlines]),
         (HEADLINES_SIGNATURE, "headline", [h.encode("utf-8") for h in headlines]),
     ):
         request = predict_pb2.PredictRequest()

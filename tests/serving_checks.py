@@ -15,7 +15,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from textrnn.models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, OUTPUT_KEY,
-                           TRANSFORMED_FEATURES_SIGNATURE, WARMUP_FILE, WARMUP_HEADLINES)
+                                   TRANSFORMED_FEATURES_SIGNATURE, WARMUP_FILE, WARMUP_HEADLINES, serialized_example)
 from tf_serving_protocol import ObjectModel, SessionBundle
 
 HEADLINES = [
@@ -26,15 +26,10 @@ HEADLINES = [
 ]
 
 
-def example(headline: bytes) -> bytes:
-    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[headline]))
-    return tf.train.Example(features=tf.train.Features(feature={"headline": feature})).SerializeToString()
-
-
 def signature_inputs(headlines: List[str]) -> Dict[str, Dict[str, np.ndarray]]:
     """The inputs of each signature for `headlines`."""
     encoded = [h.encode("utf-8") for h in headlines]
-    examples = np.array([example(h) for h in encoded], dtype=object)
+    examples = np.array([serialized_example(h) for h in encoded], dtype=object)
     return {
         DEFAULT_SIGNATURE: {"examples": examples},
         HEADLINES_SIGNATURE: {"headline": np.array(encoded, dtype=object)},

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
-from serving_checks import example as _example
+from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
 from textrnn.pipeline import configs, run_record
 
 pytestmark = pytest.mark.slow
@@ -260,7 +259,7 @@ def test_rest_requests_as_tf_serving_decodes_them(pipeline_run, loader):
 
     headlines = rest_predict(model, json.dumps({"signature_name": "headlines", "instances": HEADLINES}))
     examples = rest_predict(model, json.dumps(
-        {"instances": [{"b64": base64.b64encode(_example(h.encode())).decode()} for h in HEADLINES]}))
+        {"instances": [{"b64": base64.b64encode(serialized_example(h.encode())).decode()} for h in HEADLINES]}))
     columnar = rest_predict(model, json.dumps({"signature_name": "headlines", "inputs": {"headline": HEADLINES}}))
     assert headlines["predictions"] == examples["predictions"] == columnar["outputs"] == pytest.approx(expected.tolist())
 
@@ -276,7 +275,7 @@ def test_grpc_predict_requests_as_tf_serving_decodes_them(pipeline_run, loader):
     expected = model.run(HEADLINES_SIGNATURE, {"headline": np.array(HEADLINES, dtype=object)})[OUTPUT_KEY]
 
     for signature, name, values in [
-        ("serving_default", "examples", [_example(h.encode()) for h in HEADLINES]),
+        ("serving_default", "examples", [serialized_example(h.encode()) for h in HEADLINES]),
         ("headlines", "headline", HEADLINES),
     ]:
         request = predict_pb2.PredictRequest()
@@ -307,16 +306,16 @@ def test_edge_inputs_return_a_probability_from_both_signatures(pipeline_run, loa
     model = LOADERS[loader](_pushed_version(output_root))
     headlines = list(EDGE_HEADLINES.values())
     from_text = model.run(HEADLINES_SIGNATURE, {"headline": np.array(headlines, dtype=object)})[OUTPUT_KEY]
-    examples = np.array([_example(h) for h in headlines], dtype=object)
+    examples = np.array([serialized_example(h) for h in headlines], dtype=object)
     from_examples = model.run(DEFAULT_SIGNATURE, {"examples": examples})[OUTPUT_KEY]
     for batch in (from_text, from_examples):
         assert batch.shape == (len(headlines),) and ((batch >= 0) & (batch <= 1)).all()
     assert from_text.tolist() == pytest.approx(from_examples.tolist())
     for name, headline in EDGE_HEADLINES.items():  # one at a time too, as a lone request would come
-        alone = model.run(DEFAULT_SIGNATURE, {"examples": np.array([_example(headline)], dtype=object)})[OUTPUT_KEY]
+        alone = model.run(DEFAULT_SIGNATURE, {"examples": np.array([serialized_example(headline)], dtype=object)})[OUTPUT_KEY]
         assert alone.shape == (1,) and 0 <= alone[0] <= 1, name
     # Invalid UTF-8 can only reach the server inside a b64 tf.Example (JSON strings are Unicode).
-    body = json.dumps({"instances": [{"b64": base64.b64encode(_example(EDGE_HEADLINES["invalid UTF-8"])).decode()}]})
+    body = json.dumps({"instances": [{"b64": base64.b64encode(serialized_example(EDGE_HEADLINES["invalid UTF-8"])).decode()}]})
     assert 0 <= rest_predict(model, body)["predictions"][0] <= 1
 
 

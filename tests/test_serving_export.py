@@ -101,7 +101,8 @@ def test_rest_and_grpc_requests_through_either_loader(exported, loader):
 
     from tensorflow_serving.apis import predict_pb2
 
-    from serving_checks import HEADLINES, example
+    from serving_checks import HEADLINES
+    from textrnn.models.export import serialized_example
 
     export_dir, _ = exported
     model = LOADERS[loader](export_dir)
@@ -109,7 +110,7 @@ def test_rest_and_grpc_requests_through_either_loader(exported, loader):
     expected = expected[OUTPUT_KEY].tolist()
     rows = rest_predict(model, json.dumps({"signature_name": "headlines", "instances": HEADLINES}))
     b64 = rest_predict(model, json.dumps(
-        {"instances": [{"b64": base64.b64encode(example(h.encode())).decode()} for h in HEADLINES]}))
+        {"instances": [{"b64": base64.b64encode(serialized_example(h.encode())).decode()} for h in HEADLINES]}))
     assert rows["predictions"] == b64["predictions"] == pytest.approx(expected, abs=1e-6)
 
     request = predict_pb2.PredictRequest()
