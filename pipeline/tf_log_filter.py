@@ -36,6 +36,7 @@ class TensorflowLogFilter:
     """
 
     def __enter__(self):
+        self._log_level = os.environ.get(TF_LOG_LEVEL_ENV)
         os.environ.setdefault(TF_LOG_LEVEL_ENV, "3")
         sys.stderr.flush()
         self._stderr = os.dup(2)
@@ -66,4 +67,6 @@ class TensorflowLogFilter:
         os.dup2(self._stderr, 2)  # the pipe closes once worker processes that inherited it have exited too
         self._thread.join(timeout=5)
         os.close(self._stderr)
+        if self._log_level is None:  # the process as it was: a caller that runs main() in-process keeps its setting
+            os.environ.pop(TF_LOG_LEVEL_ENV, None)
         return False

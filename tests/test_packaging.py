@@ -268,6 +268,7 @@ def test_the_log_filter_drops_startup_lines_of_the_process_and_its_children(capf
         os.write(2, b"kept from the parent\n")
         subprocess.run([sys.executable, "-c", child], check=True)
     captured = capfd.readouterr()
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ  # set for the filter's lifetime only
     assert captured.out == "3\n"
     assert captured.err == ("kept from the parent\n"
                             "E0000 00:00:1796011916.404397   15483 real_error.cc:52] a real error\n")
