@@ -107,10 +107,14 @@ def create_kubeflow_pipeline(
 
     `kwargs` go to the factory (model_config, eval_loss_upper_bound, skip_invalid, ...). There is no
     metadata connection: Kubeflow Pipelines records runs in its own ML Metadata. Its open-source backend
-    runs no resolver tasks, so the Evaluator has no baseline model (it still gates on the loss bound).
+    runs no resolver tasks, so the baseline is the newest version under the push destination
+    (LatestPushedModel), the model TF Serving serves; the last task, RunVerdict, logs the summary and fails
+    when the model was not blessed.
     """
     resources = default_resources() if resources is None else resources
-    kwargs.setdefault("baseline_resolver", False)
+    kwargs.setdefault("baseline_source", textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION)
+    kwargs.setdefault("verdict_step", True)
+    kwargs.setdefault("glove_dir", configs.GLOVE_DIR)
     return textrnn_pipeline.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -8,11 +8,18 @@ from tfx import v1 as tfx
 
 from textrnn.components.anomalies_gate import AnomaliesGate
 from textrnn.components.atomic_pusher import AtomicPusher
+from textrnn.components.baseline_evaluator import BaselineEvaluator
 from textrnn.components.json_example_gen import JsonExampleGen
+from textrnn.components.latest_pushed_model import LatestPushedModel
+from textrnn.components.run_verdict import RunVerdict
 from textrnn.models.config import ModelConfig
 from textrnn.models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
 from textrnn.pipeline import configs
 from textrnn.preprocessing import features
+
+BASELINE_FROM_METADATA = "metadata"
+BASELINE_FROM_PUSH_DESTINATION = "push_destination"
+BASELINE_SOURCES = (BASELINE_FROM_METADATA, BASELINE_FROM_PUSH_DESTINATION)
 
 
 def eval_config(
@@ -75,15 +82,21 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     platform_configs: Optional[Mapping[str, Any]] = None,
-    baseline_resolver: bool = True,
+    baseline_source: str = BASELINE_FROM_METADATA,
+    verdict_step: bool = False,
+    glove_dir: Optional[str] = None,
 ) -> tfx.dsl.Pipeline:
     """Returns the pipeline; `data_path` is a folder of JSON Lines or JSON-array headline files.
 
     `platform_configs` maps component ids to the platform config each component gets with
     `with_platform_config` (on Kubeflow, a ResourceSpec: CPU, memory, GPUs); the key "*" applies to the
     components without an entry of their own. Left out (local runs), no component gets one.
-    `baseline_resolver=False` leaves out the latest-blessed-model Resolver (so the Evaluator has no baseline):
-    Kubeflow Pipelines (open source) cannot run resolver tasks.
+    `baseline_source` says where the Evaluator's baseline, the latest blessed model, comes from: "metadata", a
+    Resolver over ML Metadata; "push_destination", the newest version the Pusher pushed (LatestPushedModel), for
+    Kubeflow Pipelines, whose open-source backend cannot run resolver tasks. The gate is the same.
+    `verdict_step` adds RunVerdict after the Pusher: it logs the run's summary and fails when nothing was
+    blessed (on Kubeflow; locally `textrnn run` does both). `glove_dir` is where the components find a GloVe
+    file named without a folder (default: $TEXTRNN_GLOVE_DIR of this process, see models/glove.py).
 
     Example:
 
@@ -115,7 +128,7 @@ def create_pipeline(
     if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
         from textrnn.components.glove_coverage import GloveTrainer, glove_coverage
 
-        glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config)]
+        glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config, glove_dir)]
         trainer_class, glove_inputs = GloveTrainer, {"embedding": glove_nodes[0].outputs["embedding"]}
     trainer = trainer_class(
         run_fn=configs.RUN_FN,
@@ -128,15 +141,22 @@ def create_pipeline(
         **glove_inputs,
     )
     # The baseline: the newest model that an earlier run's Evaluator blessed (none on the first run).
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    if baseline_source == BASELINE_FROM_METADATA:
+        baseline_node = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+        evaluator_class, baseline = tfx.components.Evaluator, baseline_node.outputs["model"]
+    elif baseline_source == BASELINE_FROM_PUSH_DESTINATION:
+        baseline_node = LatestPushedModel(push_destination=serving_model_dir)
+        evaluator_class, baseline = BaselineEvaluator, baseline_node.outputs["baseline"]
+    else:
+        raise ValueError(f"unknown baseline_source {baseline_source!r}; one of {', '.join(BASELINE_SOURCES)}")
+    evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"] if baseline_resolver else None,
+        baseline_model=baseline,
         eval_config=eval_config(eval_loss_upper_bound, eval_loss_tolerance),
         example_splits=["eval"],
     )
@@ -149,12 +169,22 @@ def create_pipeline(
         ),
     ).with_id("Pusher")
 
+    verdict_nodes = [RunVerdict(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        baseline=baseline,
+    )] if verdict_step else []
+
     textrnn_pipeline = tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, *glove_nodes, trainer, *([latest_blessed_model] if baseline_resolver else []), evaluator, pusher,
+            transform, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
         ],
         enable_cache=False,
         metadata_connection_config=metadata_connection_config,

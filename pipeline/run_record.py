@@ -3,6 +3,7 @@ import dataclasses
 from typing import Dict, Optional
 
 import ml_metadata as mlmd
+from google.protobuf import json_format
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 
@@ -57,8 +58,16 @@ def latest_run(metadata_path: str) -> RunRecord:
 
 
 def custom_property(artifact: Optional[metadata_store_pb2.Artifact], name: str, default=None):
-    """The value of an artifact's custom property, whatever its type."""
+    """The value of an artifact's custom property, whatever its type.
+
+    On Kubeflow, properties travel through the pipeline's artifact metadata and come back as a struct
+    `{"__value__": value}`, numbers as floats: those are unwrapped, whole numbers as ints."""
     if artifact is None or name not in artifact.custom_properties:
         return default
     value = artifact.custom_properties[name]
-    return getattr(value, value.WhichOneof("value"))
+    kind = value.WhichOneof("value")
+    if kind != "struct_value":
+        return getattr(value, kind)
+    unwrapped = json_format.MessageToDict(value.struct_value)
+    unwrapped = unwrapped.get("__value__", unwrapped)
+    return int(unwrapped) if isinstance(unwrapped, float) and unwrapped.is_integer() else unwrapped
