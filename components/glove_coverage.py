@@ -118,11 +118,12 @@ def _vocabulary(transform_output: tft.TFTransformOutput, name: str) -> Optional[
     return [w.decode("utf-8") for w in transform_output.vocabulary_by_name(name)]
 
 
-def glove_coverage(transform_graph: types.BaseChannel, model_config) -> GloveCoverage:
-    """The GloveCoverage node for a ModelConfig whose `glove` is set."""
+def glove_coverage(transform_graph: types.BaseChannel, model_config, glove_dir: Optional[str] = None) -> GloveCoverage:
+    """The GloveCoverage node for a ModelConfig whose `glove` is set; bare file names are looked up in
+    `glove_dir` (see models/glove.resolve_glove)."""
     return GloveCoverage(
         transform_graph=transform_graph,
-        glove=glove_lib.resolve_glove(model_config.glove),
+        glove=glove_lib.resolve_glove(model_config.glove, glove_dir),
         vocab_size=model_config.vocab_size,
         embedding_dim=model_config.embedding_dim,
     )

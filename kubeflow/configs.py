@@ -20,6 +20,9 @@ PIPELINE_ROOT = os.environ.get("TEXTRNN_KFP_PIPELINE_ROOT", f"gs://{GCS_BUCKET}/
 DATA_ROOT = os.environ.get("TEXTRNN_KFP_DATA_ROOT", f"gs://{GCS_BUCKET}/textrnn/data")
 # Where Pusher puts blessed models; None: <pipeline root>/serving_model/<pipeline name>.
 SERVING_MODEL_DIR = os.environ.get("TEXTRNN_KFP_SERVING_MODEL_DIR")
+# GloVe files named without a folder (book-glove's glove.twitter.27B.25d.txt) are read from here by the pods.
+# The glove-6b-50d preset needs no file: its vectors are a package in the image.
+GLOVE_DIR = os.environ.get("TEXTRNN_KFP_GLOVE_DIR", f"gs://{GCS_BUCKET}/textrnn/glove")
 
 # The image built from kubeflow/Dockerfile (TFX 1.21 with this package installed) that runs every component.
 IMAGE = os.environ.get("TEXTRNN_KFP_IMAGE", "gcr.io/your-project/textrnn:latest")

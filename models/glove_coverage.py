@@ -121,7 +121,9 @@ def write_report(output_dir: str, vocabulary: Sequence[str], glove_vocabulary: I
     (with the files' paths under "files"). `options` are those of `analyse`."""
     summary, in_glove = analyse(vocabulary, glove_vocabulary, **options)
     source = summary["glove"]
-    os.makedirs(output_dir, exist_ok=True)
+    import tensorflow as tf  # gfile: the output folder is an artifact, maybe on GCS and the like
+
+    tf.io.gfile.makedirs(output_dir)
     files = {
         "in_glove_png": os.path.join(output_dir, IN_GLOVE_PNG),
         "cumulative_png": os.path.join(output_dir, CUMULATIVE_PNG),
@@ -131,13 +133,20 @@ def write_report(output_dir: str, vocabulary: Sequence[str], glove_vocabulary: I
     title = _short_name(source)
     plot_in_glove(in_glove, summary, files["in_glove_png"], title)
     plot_cumulative(in_glove, summary, files["cumulative_png"], title)
-    with open(files["missing_words"], "w", encoding="utf-8") as f:
+    with tf.io.gfile.GFile(files["missing_words"], "w") as f:
         f.write("".join(f"{rank}\t{w}\n" for rank, (w, hit) in enumerate(zip(vocabulary, in_glove), 1) if not hit))
     summary["files"] = {k: os.path.basename(v) for k, v in files.items()}
-    with open(files["summary"], "w", encoding="utf-8") as f:
+    with tf.io.gfile.GFile(files["summary"], "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
     summary["files"] = files
     return summary
+
+
+def _save_png(fig, path: str) -> None:
+    import tensorflow as tf  # gfile: see coverage_report
+
+    with tf.io.gfile.GFile(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
 
 
 def plot_in_glove(in_glove: np.ndarray, summary: dict, path: str, title: str = "") -> None:
@@ -168,7 +177,7 @@ def plot_in_glove(in_glove: np.ndarray, summary: dict, path: str, title: str = "
                    for c in ("tab:blue", "tab:red")]
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save_png(fig, path)
     plt.close(fig)
 
 
@@ -197,7 +206,7 @@ def plot_cumulative(in_glove: np.ndarray, summary: dict, path: str, title: str =
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save_png(fig, path)
     plt.close(fig)
 
 

@@ -113,9 +113,9 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
 
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
     """Writes the .keras model, the history as JSON and the accuracy and loss curves as PNGs."""
-    os.makedirs(run_dir, exist_ok=True)
+    tf.io.gfile.makedirs(run_dir)  # gfile: the run folder is an artifact, maybe on GCS and the like
     model.save(os.path.join(run_dir, KERAS_MODEL_FILE))
-    with open(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(history, f, indent=1)
     plot_history(history, run_dir)
 

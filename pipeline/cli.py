@@ -299,6 +299,12 @@ def _add_compile_kubeflow(subparsers) -> None:
                         help="quarantine invalid input records instead of failing on the first one")
     parser.add_argument("--eval-loss-bound", type=float, default=configs.EVAL_LOSS_UPPER_BOUND,
                         help="bless only below this eval binary cross-entropy (default %(default)s)")
+    parser.add_argument("--eval-loss-tolerance", type=float, default=configs.EVAL_LOSS_TOLERANCE,
+                        help="bless only if the eval binary cross-entropy is at most this much above the serving "
+                             "model's (default %(default)s)")
+    parser.add_argument("--glove-dir", default=kfp_configs.GLOVE_DIR,
+                        help="where the pods find GloVe files named without a folder, as book-glove names its "
+                             "vectors (default %(default)s)")
     add_model_flags(parser)
     parser.set_defaults(command=compile_kubeflow)
 
@@ -321,6 +327,8 @@ def compile_kubeflow(args: argparse.Namespace) -> int:
         pipeline_name=args.pipeline_name,
         skip_invalid=args.skip_invalid,
         eval_loss_upper_bound=args.eval_loss_bound,
+        eval_loss_tolerance=args.eval_loss_tolerance,
+        glove_dir=args.glove_dir,
     )
     tasks = spec["root"]["dag"]["tasks"]
     trainer = spec["deploymentSpec"]["executors"][f"{kfp_configs.TRAINER}_executor"]["container"].get("resources", {})

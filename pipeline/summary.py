@@ -1,5 +1,4 @@
 """The readable end of a run: eval and test metrics, blessing, pushed version and demo predictions."""
-import glob
 import json
 import os
 from typing import Dict, List, Optional
@@ -114,7 +113,7 @@ def validation(evaluation_uri: str, candidate: Dict[str, float]) -> dict:
 
 def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
     """Serialized tf.Examples of one split of an Examples artifact."""
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
     return tf.data.TFRecordDataset(files, compression_type="GZIP")
 
 
@@ -139,7 +138,7 @@ def test_split_accuracy(serving_model, examples_uri: str):
 
 def training_outputs(run_dir: str) -> dict:
     """Where the Trainer left its curves, history and TensorBoard logs, and how many epochs it ran."""
-    with open(os.path.join(run_dir, HISTORY_FILE)) as f:
+    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
         history = json.load(f)
     return {
         "epochs": len(history["loss"]),

