@@ -3,26 +3,32 @@
 For each task it builds the ExecutorInput that the launcher would: the task's constant parameters, its input
 artifacts (type from the component's input definitions; URI and metadata as the producing task's executor
 output reported them), output artifacts under a local pipeline root, and the executor output file. Then it
-runs the spec's own command and arguments, with `{{$}}` replaced by that ExecutorInput as JSON, in a
-subprocess: for TFX components that is the container entrypoint `python -m
+runs the spec's own command and arguments, with `{{$}}` replaced by that ExecutorInput as JSON: for TFX
+components that is the container entrypoint `python -m
 tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor --executor_class_path ...`. A container's
-pre-cache-check hook (the FileBasedExampleGen driver) runs first, as Vertex AI Pipelines runs it.
+pre-cache-check hook (the FileBasedExampleGen driver) runs first, as Vertex AI Pipelines runs it, unless
+`run_task(..., pre_cache_check=False)`, as open-source Kubeflow Pipelines runs the task (it ignores the hook).
 
-It stands in for the image and the cluster: the interpreter is this one (whose environment has the package
-installed, as the image does), the environment gets the image's ENV settings, and the working directory is a
-scratch folder, so that user code is imported from the installed package as in the container.
+With `containers=True`, each task runs in a container of the image its container spec names (built from
+kubeflow/Dockerfile), started by `engine` (docker, or scripts/podman.sh) with no network, and with the pipeline
+root and the `mounts` (the data as "PATH:ro", the push destination) at their own paths, as a pod would have
+them. Otherwise it runs in a subprocess of this interpreter (whose environment has the package installed, as
+the image does) in a scratch folder.
 
-    launcher = LocalLauncher(load_spec("textrnn_kubeflow.yaml"), root="/tmp/kfp_root")
-    for task in ("JsonExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer"):
+    launcher = LocalLauncher(load_spec("textrnn_kubeflow.yaml"), root="/tmp/kfp_root", containers=True,
+                             engine=["scripts/podman.sh"], mounts=["/data:ro", "/srv/models"])
+    for task in launcher.task_order():
         launcher.run_task(task)
 """
+import graphlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 from google.protobuf import json_format
@@ -31,9 +37,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from textrnn.errors import TextrnnError
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
-# The ENV settings of tensorflow/tfx:1.21.0 (its Dockerfile) that reach the components' code.
-TFX_IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_XLA_FLAGS": "--tf_xla_enable_xla_devices=false"}
 ContainerSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec
+# The container engine's command when none is given: $TEXTRNN_CONTAINER_ENGINE (e.g. scripts/podman.sh), else docker.
+ENGINE_ENV = "TEXTRNN_CONTAINER_ENGINE"
 
 
 class TaskFailedError(TextrnnError, RuntimeError):
@@ -53,36 +59,32 @@ def deployment_config(spec: pipeline_spec_pb2.PipelineSpec) -> pipeline_spec_pb2
                                  pipeline_spec_pb2.PipelineDeploymentConfig())
 
 
-def dockerfile_env(dockerfile: str) -> Dict[str, str]:
-    """The environment a container of the image built from `dockerfile` starts with, past the host's: the
-    TFX base image's settings, then the Dockerfile's own `ENV NAME=value` lines."""
-    env = dict(TFX_IMAGE_ENV)
-    with open(dockerfile) as f:
-        for line in f:
-            match = re.match(r"\s*ENV\s+(.*)$", line)
-            if match:
-                for name, value in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)', match.group(1)):
-                    env[name] = value.strip('"')
-    return env
-
-
 class LocalLauncher:
     """Runs tasks of `spec` one at a time, feeding each the outputs of the tasks it depends on."""
 
-    def __init__(self, spec: pipeline_spec_pb2.PipelineSpec, root: str, env: Optional[Mapping[str, str]] = None,
-                 python: str = sys.executable, timeout: float = 900):
+    def __init__(self, spec: pipeline_spec_pb2.PipelineSpec, root: str, containers: bool = False,
+                 engine: Optional[Sequence[str]] = None, mounts: Sequence[str] = (), python: str = sys.executable,
+                 timeout: float = 900):
         self.spec = spec
         self.deployment = deployment_config(spec)
         self.root = os.path.abspath(root)
+        self.containers = containers
+        self.engine = list(engine or shlex.split(os.environ.get(ENGINE_ENV, "docker")))
+        self.mounts = list(mounts)  # "PATH" (read-write) or "PATH:ro"
         self.python = python
         self.timeout = timeout
         self.env = dict(os.environ)
-        self.env.update(env or {})
         self.env["PATH"] = os.path.dirname(python) + os.pathsep + self.env.get("PATH", "")
         # Output artifacts of the tasks run so far, as their executor outputs reported them.
         self.outputs: Dict[str, Dict[str, pipeline_spec_pb2.RuntimeArtifact]] = {}
         self.logs: Dict[str, str] = {}
         self.seconds: Dict[str, float] = {}  # wall time of each task, hook included
+        self._image_users: Dict[str, Tuple[int, int]] = {}
+
+    def task_order(self) -> List[str]:
+        """Every task of the spec, each after the tasks it depends on."""
+        tasks = self.spec.root.dag.tasks
+        return list(graphlib.TopologicalSorter({name: set(t.dependent_tasks) for name, t in tasks.items()}).static_order())
 
     def container(self, task_name: str) -> ContainerSpec:
         component = self.spec.components[self.spec.root.dag.tasks[task_name].component_ref.name]
@@ -128,16 +130,31 @@ class LocalLauncher:
         unresolved = [arg for arg in command if arg is not serialized and re.search(r"\{\{\$.*\}\}", arg)]
         if unresolved:
             raise NotImplementedError(f"{task_name}: placeholders this launcher does not fill: {unresolved}")
-        if command[0] == "python":
+        if command[0] == "python" and not self.containers:
             command[0] = self.python
         return command
 
+    def in_container(self, image: str, command: List[str], workdir: str) -> List[str]:
+        """`command` as a container of `image` runs it: the pipeline root and the mounts at their own paths."""
+        volumes = [f"{self.root}:{self.root}"]
+        for mount in self.mounts:
+            path, read_only = (mount[:-3], True) if mount.endswith(":ro") else (mount, False)
+            path = os.path.abspath(path)
+            volumes.append(f"{path}:{path}:ro" if read_only else f"{path}:{path}")
+        user = [] if os.geteuid() == 0 else ["--user", f"{os.geteuid()}:{os.getegid()}"]
+        return [*self.engine, "run", "--rm", "--network", "none", *user,
+                *[f"--volume={volume}" for volume in volumes], f"--workdir={workdir}", image, *command]
+
     def _execute(self, task_name: str, command: List[str], log_name: str) -> None:
         task_root = os.path.join(self.root, task_name)
-        os.makedirs(task_root, exist_ok=True)
-        log_path = os.path.join(task_root, log_name)
         workdir = os.path.join(task_root, "workdir")
         os.makedirs(workdir, exist_ok=True)
+        if self.containers:
+            image = self.container(task_name).image
+            command = self.in_container(image, command, workdir)
+            if os.geteuid() == 0:  # the image's user writes the task's outputs, as a pod's fsGroup lets it
+                self._give_to_image_user(image, task_root)
+        log_path = os.path.join(task_root, log_name)
         with open(log_path, "w") as log:
             result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=self.env,
                                     timeout=self.timeout)
@@ -146,6 +163,18 @@ class LocalLauncher:
             with open(log_path) as f:
                 tail = "".join(f.readlines()[-40:])
             raise TaskFailedError(f"{task_name} ({log_name}) exited with {result.returncode}; log {log_path}:\n{tail}")
+
+    def _give_to_image_user(self, image: str, folder: str) -> None:
+        if image not in self._image_users:
+            inspect = subprocess.run([*self.engine, "image", "inspect", "--format", "{{.Config.User}}", image],
+                                     capture_output=True, text=True, check=True)
+            uid, _, gid = inspect.stdout.strip().partition(":")
+            self._image_users[image] = (int(uid or 0), int(gid or uid or 0))
+        writable = [os.path.abspath(m) for m in self.mounts if not m.endswith(":ro")]
+        for path in writable:
+            os.makedirs(path, exist_ok=True)
+        for path in (self.root, folder, os.path.join(folder, "workdir"), *writable):
+            os.chown(path, *self._image_users[image])
 
     def run_task(self, task_name: str, pre_cache_check: bool = True) -> pipeline_spec_pb2.ExecutorOutput:
         """Runs one task (its pre-cache-check hook first, if it has one); returns its executor output."""
@@ -174,19 +203,22 @@ class LocalLauncher:
 
 
 def main(argv=None) -> int:
-    """python -m textrnn.kubeflow.local_launcher SPEC.yaml ROOT TASK...: runs the named tasks in order."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 3:
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    spec_path, root, tasks = argv[0], argv[1], argv[2:]
-    dockerfile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Dockerfile")
-    launcher = LocalLauncher(load_spec(spec_path), root,
-                             env=dockerfile_env(dockerfile) if os.path.exists(dockerfile) else None)
-    for task in tasks:
+    """python -m textrnn.kubeflow.local_launcher SPEC.yaml ROOT [--containers] [--mount PATH[:ro]]... [TASK...]:
+    runs the named tasks (default: all) in order; with --containers, each in a container of the spec's image."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m textrnn.kubeflow.local_launcher", description=main.__doc__)
+    parser.add_argument("spec")
+    parser.add_argument("root")
+    parser.add_argument("tasks", nargs="*")
+    parser.add_argument("--containers", action="store_true")
+    parser.add_argument("--mount", action="append", default=[])
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    launcher = LocalLauncher(load_spec(args.spec), args.root, containers=args.containers, mounts=args.mount)
+    for task in args.tasks or launcher.task_order():
         output = launcher.run_task(task)
         print(json.dumps({task: {k: v.artifacts[0].uri for k, v in output.artifacts.items()},
-                          "seconds": round(launcher.seconds[task], 1)}))
+                          "seconds": round(launcher.seconds[task], 1)}), flush=True)
     return 0
 
 

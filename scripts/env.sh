@@ -87,6 +87,20 @@ run_env() {
   fi
 }
 
+# Installs LOCK (hashes checked) into a new virtualenv VENV, as run_env sees it (ROOT is its path here), unless
+# done; then removes the virtualenvs of earlier versions of the lock beside it (3-4 GB each for the main one).
+install_locked_venv() {
+  local venv="$1" root="$2" lock="$3" what="$4" name
+  [ -f "$root/.textrnn-ready" ] && return
+  say "installing $what into $root from $(basename "$lock"), hashes checked (once)"
+  run_env bash -c "rm -rf '$venv' && python3 -m venv '$venv' \
+    && '$venv/bin/pip' install -q --require-hashes --no-deps -r '$lock'" \
+    || die "installing $what failed (see above)."
+  touch "$root/.textrnn-ready"
+  name="$(basename "$root")"
+  find "$(dirname "$root")" -maxdepth 1 -name "${name%-*}-*" ! -path "$root" -exec rm -rf {} +
+}
+
 ensure_venv() {
   VENV_ROOT="$CACHE/venv-$REQS_KEY"
   if native_ok; then
@@ -97,15 +111,7 @@ ensure_venv() {
     VENV="/opt/venv-$REQS_KEY"
     VENV_ROOT="$ROOTFS$VENV"
   fi
-  if [ ! -f "$VENV_ROOT/.textrnn-ready" ]; then
-    say "installing the TFX 1.21 stack into $VENV_ROOT from requirements.lock, hashes checked (3-5 minutes, once)"
-    run_env bash -c "rm -rf '$VENV' && python3 -m venv '$VENV' \
-      && '$VENV/bin/pip' install -q --require-hashes --no-deps -r '$REQS'" \
-      || die "installing the Python packages failed (see above)."
-    touch "$VENV_ROOT/.textrnn-ready"
-    # Virtualenvs of earlier requirements.lock versions are 3-4 GB each.
-    find "$(dirname "$VENV_ROOT")" -maxdepth 1 -name 'venv-*' ! -path "$VENV_ROOT" -exec rm -rf {} +
-  fi
+  install_locked_venv "$VENV" "$VENV_ROOT" "$REQS" "the TFX 1.21 stack (3-5 minutes)"
   # The editable install points the venv at this checkout; redone when the checkout, setup.py or pyproject.toml changes.
   local stamp
   stamp="$REPO $(cat "$REPO/setup.py" "$REPO/pyproject.toml" | sha256sum | cut -c1-12)"
@@ -114,6 +120,17 @@ ensure_venv() {
       || die "installing textrnn itself failed (see above)."
     echo "$stamp" > "$VENV_ROOT/.textrnn-checkout"
   fi
+}
+
+# The scanners of the deployment test (checkov, hadolint) in a virtualenv of their own, from
+# requirements-scan.lock; their folder is exported as TEXTRNN_SCAN_BIN.
+ensure_scan_venv() {
+  local key root
+  key="$(sha256sum "$REPO/requirements-scan.lock" | cut -c1-12)"
+  if native_ok; then SCAN_VENV="$CACHE/scan-venv-$key"; root="$SCAN_VENV"
+  else SCAN_VENV="/opt/scan-venv-$key"; root="$ROOTFS$SCAN_VENV"; fi
+  install_locked_venv "$SCAN_VENV" "$root" "$REPO/requirements-scan.lock" "checkov and hadolint"
+  export TEXTRNN_SCAN_BIN="$SCAN_VENV/bin"
 }
 
 # Runs a command with the venv first on PATH; the fetched dataset is kept in the cache, outside the userland.
@@ -133,4 +150,26 @@ use_shared_mirror() {
   if [ -z "${TEXTRNN_DATA_MIRROR:-}" ] && [ -d "$shared_copy" ]; then
     export TEXTRNN_DATA_MIRROR="$shared_copy"
   fi
+}
+
+# The container engine of the image tests, as TEXTRNN_CONTAINER_ENGINE: scripts/podman.sh where the tests run
+# natively; in the userland, its podman-remote driving a podman service on the host (stopped on exit).
+start_container_engine() {
+  if native_ok; then
+    export TEXTRNN_CONTAINER_ENGINE="$REPO/scripts/podman.sh"
+    return
+  fi
+  if [ ! -x "$ROOTFS/usr/bin/podman-remote" ]; then
+    say "installing podman-remote into the userland (once)"
+    in_userland bash -c 'apt-get -qq -o APT::Sandbox::User=root update && DEBIAN_FRONTEND=noninteractive \
+      apt-get -qq -o APT::Sandbox::User=root install -y --no-install-recommends podman-remote >/dev/null' \
+      || die "installing podman-remote into the userland failed (see above)."
+  fi
+  PODMAN_SOCKET="$(mktemp -u /tmp/textrnn-podman-XXXXXX.sock)"
+  "$REPO/scripts/podman.sh" system service --time=0 "unix://$PODMAN_SOCKET" &
+  PODMAN_SERVICE_PID=$!
+  trap 'kill "$PODMAN_SERVICE_PID" 2>/dev/null; rm -f "$PODMAN_SOCKET"' EXIT
+  for _ in $(seq 50); do [ -S "$PODMAN_SOCKET" ] && break; sleep 0.2; done
+  [ -S "$PODMAN_SOCKET" ] || die "the podman service did not start"
+  export TEXTRNN_CONTAINER_ENGINE="podman-remote --url unix://$PODMAN_SOCKET"
 }
