@@ -324,7 +324,8 @@ def test_serving_manifests_run_tf_serving_on_the_push_destination():
     assert args["port"] == "8500" and args["rest_api_port"] == "8501"
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
 
-    (mount,) = container["volumeMounts"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] != "/tmp"]  # /tmp: scratch, root is read-only
+    assert mount["readOnly"] is True
     assert args["model_base_path"] == configs.serving_model_dir(mount["mountPath"], configs.PIPELINE_NAME)
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["persistentVolumeClaim"]["claimName"] == by_kind["PersistentVolumeClaim"]["metadata"]["name"]
