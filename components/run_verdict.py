@@ -44,7 +44,7 @@ def RunVerdict(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
-    baseline: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    baseline: InputArtifact[standard_artifacts.Model] = None,
 ):
     """Logs the run's summary; raises ModelNotBlessedError when the model was not blessed."""
     from textrnn.pipeline import summary as run_summary
