@@ -24,6 +24,7 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from textrnn.pipeline.predict import pushed_versions
 from textrnn.pipeline.run_record import custom_property
 
 FOUND_PROPERTY = "found"
@@ -31,17 +32,10 @@ SAVED_MODEL_FILE = "saved_model.pb"
 
 
 def latest_pushed_version(push_destination: str) -> Optional[str]:
-    """The highest numbered folder under `push_destination` that holds a SavedModel (any filesystem TensorFlow
-    reads: a local path, gs://, ...), or None."""
-    if not fileio.isdir(push_destination):
-        return None
-    names = [name.rstrip("/") for name in fileio.listdir(push_destination)]
-    for version in sorted((int(name) for name in names if name.isdigit()), reverse=True):
-        path = os.path.join(push_destination, str(version))
-        if fileio.exists(os.path.join(path, SAVED_MODEL_FILE)):
-            return path
-        logging.warning("skipping %s: it holds no %s", path, SAVED_MODEL_FILE)
-    return None
+    """The highest numbered folder under `push_destination` that holds a SavedModel, the one `textrnn predict`
+    and TF Serving take (a local path, gs://, ...), or None."""
+    versions = pushed_versions(push_destination)
+    return os.path.join(push_destination, str(versions[-1])) if versions else None
 
 
 def baseline_found(model: tfx.dsl.Artifact) -> bool:

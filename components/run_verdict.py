@@ -67,5 +67,5 @@ def RunVerdict(
         result["baseline"]["model"] = serving_baseline
     print(run_summary.format_summary(result), flush=True)
     if not result["blessed"]:
-        reasons = "; ".join(f["message"] for f in result.get("validation", {}).get("failures", []))
-        raise ModelNotBlessedError(f"not blessed: {reasons or 'the Evaluator did not bless the model'}; nothing was pushed")
+        reasons = run_summary.not_blessed_reasons(result) or "the Evaluator did not bless the model"
+        raise ModelNotBlessedError(f"not blessed: {reasons}; nothing was pushed")

@@ -27,11 +27,19 @@ class PredictError(TextrnnError, RuntimeError):
 
 
 def pushed_versions(serving_dir: str) -> List[int]:
-    """The numbered versions in a push destination that hold a SavedModel, oldest first."""
-    if not os.path.isdir(serving_dir):
+    """The numbered versions in a push destination that hold a SavedModel, oldest first; the destination may be
+    a URL (gs://, s3://), read through TensorFlow's filesystems."""
+    if "://" in serving_dir:
+        import tensorflow as tf
+
+        isdir, listdir, isfile = tf.io.gfile.isdir, tf.io.gfile.listdir, tf.io.gfile.exists
+    else:
+        isdir, listdir, isfile = os.path.isdir, os.listdir, os.path.isfile
+    if not isdir(serving_dir):
         return []
-    return sorted(int(name) for name in os.listdir(serving_dir)
-                  if name.isdigit() and os.path.isfile(os.path.join(serving_dir, name, "saved_model.pb")))
+    names = (name.rstrip("/") for name in listdir(serving_dir))  # gfile lists GCS folders as "name/"
+    return sorted(int(name) for name in names
+                  if name.isdigit() and isfile(os.path.join(serving_dir, name, "saved_model.pb")))
 
 
 def resolve_model_dir(output_root: str, pipeline_name: str, model_dir: str = None) -> Tuple[str, str]:

@@ -199,6 +199,11 @@ def _format_metrics(metrics: Dict[str, float], detailed: bool = False) -> str:
     return text + f", {int(metrics.get('example_count', 0))} examples"
 
 
+def not_blessed_reasons(summary: dict) -> str:
+    """The failed thresholds of a summary's validation, as one line ("" when none failed)."""
+    return "; ".join(f["message"] for f in summary.get("validation", {}).get("failures", []))
+
+
 def format_summary(summary: dict) -> str:
     """The summary as lines of text for a terminal."""
     lines = [f"textrnn run {summary['run_id']}"]
@@ -223,11 +228,11 @@ def format_summary(summary: dict) -> str:
     if training:
         lines.append(f"training: {training['epochs']} epochs; curves {' and '.join(training['curves'])}")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
-    failures = summary.get("validation", {}).get("failures", [])
-    if summary["blessed"] or not failures:
+    reasons = not_blessed_reasons(summary)
+    if summary["blessed"] or not reasons:
         lines.append("blessed: " + ("yes" if summary["blessed"] else "no"))
     else:
-        lines.append("blessed: no, not blessed: " + "; ".join(f["message"] for f in failures))
+        lines.append("blessed: no, not blessed: " + reasons)
     lines.append("pushed to: " + (summary["pushed_to"] or "nothing pushed"))
     for demo in summary.get("demo", []):
         origin = "  (satirical, test split)" if demo["from_test_split"] else ""
