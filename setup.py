@@ -23,6 +23,7 @@ setuptools.setup(
     python_requires=">=3.10,<3.14",
     packages=["textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)],
     package_dir={"textrnn": "textrnn", **{f"textrnn.{name}": name for name in SUBPACKAGES}},
+    package_data={"textrnn.pipeline": ["schema/*.pbtxt"]},  # the curated schema (configs.SCHEMA_FILE)
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
     extras_require={
         "dev": ["pytest>=8,<9"],

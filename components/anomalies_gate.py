@@ -1,50 +1,170 @@
-"""Stops a pipeline run before training when ExampleValidator found anomalies, and says which.
+"""Stops a pipeline run before training when the data fails validation, and says which check and by how much.
+
+Four checks, every anomaly listed:
+- the schema: what ExampleValidator found in each split against the curated schema (pipeline/schema/);
+- skew: the label's distribution in `eval` and `test` against `train`, by the schema's `skew_comparator`;
+- drift: `train` against the `train` split of the run that trained the latest blessed model (when there is
+  one), by the schema's `drift_comparator`;
+- expectations the schema cannot state (TFDV has no bound on a class's share or a string's length): the share
+  of sarcastic headlines and the mean headline length in every split (configs.DATA_EXPECTATIONS).
+
+Skew and drift are TFDV's comparators (`tfdv.validate_statistics` with serving or previous statistics).
 
 Example:
 
 >>> from tfx import v1 as tfx
 >>> from textrnn.components.anomalies_gate import AnomaliesGate
->>> anomalies = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleAnomalies)
->>> AnomaliesGate(anomalies=anomalies).id
+>>> channel = lambda t: tfx.dsl.Channel(type=getattr(tfx.types.standard_artifacts, t))
+>>> AnomaliesGate(anomalies=channel("ExampleAnomalies"), statistics=channel("ExampleStatistics"),
+...               schema=channel("Schema")).id
 'AnomaliesGate'
 """
+import json
 import os
+from typing import Dict, List, Optional, Tuple
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from textrnn.errors import TextrnnError
+from textrnn.preprocessing import features
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+InputArtifact = tfx.dsl.components.InputArtifact
+Parameter = tfx.dsl.components.Parameter
+# The splits whose label distribution is compared with the training split's (skew).
+SKEW_SPLITS = ("eval", "test")
+TRAIN_SPLIT = "train"
+# The expectations' keys, as configs.DATA_EXPECTATIONS names them: [low, high] each.
+SARCASTIC_SHARE = "sarcastic_share"
+HEADLINE_MEAN_CHARACTERS = "headline_mean_characters"
 
 
 class AnomaliesFoundError(TextrnnError, RuntimeError):
-    """The examples do not match the schema; the message lists every anomaly."""
+    """The examples failed validation; the message lists every anomaly."""
 
 
-def describe_anomalies(anomalies_artifact) -> list:
+def describe_anomalies(anomalies_artifact) -> List[str]:
     """Returns one readable line per anomaly in each split of an ExampleAnomalies artifact."""
     lines = []
     for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE)
         anomalies = anomalies_pb2.Anomalies()
         anomalies.ParseFromString(io_utils.read_bytes_file(path))
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            lines.append(f"split '{split}', feature '{feature}': {info.short_description} ({info.description})")
-        if anomalies.HasField("dataset_anomaly_info"):
-            info = anomalies.dataset_anomaly_info
-            lines.append(f"split '{split}', dataset: {info.short_description} ({info.description})")
+        lines += _describe(anomalies, f"split '{split}'")
+    return lines
+
+
+def _describe(anomalies: anomalies_pb2.Anomalies, where: str, comparators_only: bool = False) -> List[str]:
+    lines = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            if comparators_only and not anomalies_pb2.AnomalyInfo.Type.Name(reason.type).startswith("COMPARATOR_"):
+                continue
+            lines.append(f"{where}, feature '{feature}': {reason.short_description} ({reason.description})")
+    if anomalies.HasField("dataset_anomaly_info") and not comparators_only:
+        info = anomalies.dataset_anomaly_info
+        lines.append(f"{where}, dataset: {info.short_description} ({info.description})")
+    return lines
+
+
+def load_split_statistics(statistics_artifact, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    from tfx.components.statistics_gen import stats_artifact_utils
+
+    return stats_artifact_utils.load_statistics(statistics_artifact, split).proto()
+
+
+def comparator_anomalies(
+    schema: schema_pb2.Schema,
+    statistics: Dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+    baseline_train: Optional[statistics_pb2.DatasetFeatureStatisticsList],
+) -> List[str]:
+    """Skew of each SKEW_SPLITS split against `train`, and drift of `train` against `baseline_train`."""
+    import tensorflow_data_validation as tfdv
+
+    lines = []
+    train = statistics[TRAIN_SPLIT]
+    for split in SKEW_SPLITS:
+        if split in statistics:
+            found = tfdv.validate_statistics(train, schema, serving_statistics=statistics[split])
+            lines += _describe(found, f"skew, split '{split}' against '{TRAIN_SPLIT}'", comparators_only=True)
+    if baseline_train is not None:
+        found = tfdv.validate_statistics(train, schema, previous_statistics=baseline_train)
+        lines += _describe(found, f"drift, split '{TRAIN_SPLIT}' against the latest blessed model's training data",
+                           comparators_only=True)
+    return lines
+
+
+def _feature(statistics: statistics_pb2.DatasetFeatureStatisticsList, name: str):
+    for feature in statistics.datasets[0].features:
+        if feature.path.step == [name] or feature.name == name:
+            return feature
+    return None
+
+
+def sarcastic_share(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> Optional[float]:
+    """The share of examples labelled 1, from categorical (string) or numeric label statistics."""
+    label = _feature(statistics, features.LABEL_KEY)
+    if label is None:
+        return None
+    if label.HasField("string_stats"):
+        count = label.string_stats.common_stats.num_non_missing
+        ones = sum(v.frequency for v in label.string_stats.top_values if v.value == "1")
+        return ones / count if count else None
+    return label.num_stats.mean
+
+
+def headline_mean_characters(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> Optional[float]:
+    headline = _feature(statistics, features.TEXT_KEY)
+    return headline.string_stats.avg_length if headline is not None else None
+
+
+def expectation_anomalies(
+    statistics: Dict[str, statistics_pb2.DatasetFeatureStatisticsList], expectations: Dict[str, Tuple[float, float]]
+) -> List[str]:
+    """One line per split and expectation whose measured value is outside its [low, high]."""
+    measures = {
+        SARCASTIC_SHARE: (features.LABEL_KEY, "share of sarcastic headlines", sarcastic_share),
+        HEADLINE_MEAN_CHARACTERS: (features.TEXT_KEY, "mean headline length in characters", headline_mean_characters),
+    }
+    lines = []
+    for split, split_statistics in sorted(statistics.items()):
+        for key, (low, high) in sorted(expectations.items()):
+            feature, what, measure = measures[key]
+            value = measure(split_statistics)
+            if value is not None and not low <= value <= high:
+                lines.append(f"split '{split}', feature '{feature}': the {what}, {value:.3f}, is outside the expected "
+                             f"range [{low}, {high}] ({key} in configs.DATA_EXPECTATIONS)")
     return lines
 
 
 @tfx.dsl.components.component
-def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies]):
-    """Fails with every anomaly listed if ExampleValidator found any; passes silently otherwise."""
+def AnomaliesGate(
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    expectations: Parameter[str] = "{}",
+):
+    """Fails listing every anomaly (schema, skew, drift, expectations) if there is any; passes silently otherwise.
+
+    `baseline_statistics` are those of the run that trained the latest blessed model (none on a first run);
+    `expectations` is configs.DATA_EXPECTATIONS as JSON.
+    """
+    curated = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    by_split = {split: load_split_statistics(statistics, split) for split in splits}
+    baseline = None
+    if baseline_statistics is not None and TRAIN_SPLIT in artifact_utils.decode_split_names(
+            baseline_statistics.split_names):
+        baseline = load_split_statistics(baseline_statistics, TRAIN_SPLIT)
     found = describe_anomalies(anomalies)
+    found += comparator_anomalies(curated, by_split, baseline) if TRAIN_SPLIT in by_split else []
+    found += expectation_anomalies(by_split, {k: tuple(v) for k, v in json.loads(expectations).items()})
     if found:
         raise AnomaliesFoundError(
-            f"the examples do not match the schema ({len(found)} anomalies), so training is not started:\n  "
+            f"the examples failed validation ({len(found)} anomalies), so training is not started:\n  "
             + "\n  ".join(found)
         )

@@ -25,6 +25,8 @@ SERVING_MODEL_DIR = os.environ.get("TEXTRNN_KFP_SERVING_MODEL_DIR")
 GLOVE_DIR = os.environ.get("TEXTRNN_KFP_GLOVE_DIR", f"gs://{GCS_BUCKET}/textrnn/glove")
 
 # The image built from kubeflow/Dockerfile (TFX 1.21 with this package installed) that runs every component.
+# The curated schema the pods import: by default the copy kubeflow/Dockerfile puts in the image.
+SCHEMA_FILE = os.environ.get("TEXTRNN_KFP_SCHEMA_FILE", "/opt/textrnn/schema.pbtxt")
 IMAGE = os.environ.get("TEXTRNN_KFP_IMAGE", "gcr.io/your-project/textrnn:latest")
 # The compiled Kubeflow Pipelines v2 spec (YAML).
 SPEC_FILE = os.environ.get("TEXTRNN_KFP_SPEC", "textrnn_kubeflow.yaml")

@@ -115,6 +115,7 @@ def create_kubeflow_pipeline(
     kwargs.setdefault("baseline_source", textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION)
     kwargs.setdefault("verdict_step", True)
     kwargs.setdefault("glove_dir", configs.GLOVE_DIR)
+    kwargs.setdefault("schema_file", configs.SCHEMA_FILE)
     return textrnn_pipeline.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

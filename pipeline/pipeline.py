@@ -1,4 +1,7 @@
 """The textrnn TFX pipeline: JSON headlines to a blessed, pushed BiLSTM sarcasm classifier."""
+import hashlib
+import importlib.util
+import json
 from typing import Any, List, Mapping, Optional
 
 import tensorflow_model_analysis as tfma
@@ -10,6 +13,8 @@ from textrnn.components.anomalies_gate import AnomaliesGate
 from textrnn.components.atomic_pusher import AtomicPusher
 from textrnn.components.baseline_evaluator import BaselineEvaluator
 from textrnn.components.json_example_gen import JsonExampleGen
+from textrnn.components.import_schema_gen import ImportSchemaGen
+from textrnn.components.latest_blessed_model import latest_blessed_model_resolver
 from textrnn.components.latest_pushed_model import LatestPushedModel
 from textrnn.components.run_verdict import RunVerdict
 from textrnn.models.config import ModelConfig
@@ -20,6 +25,18 @@ from textrnn.preprocessing import features
 BASELINE_FROM_METADATA = "metadata"
 BASELINE_FROM_PUSH_DESTINATION = "push_destination"
 BASELINE_SOURCES = (BASELINE_FROM_METADATA, BASELINE_FROM_PUSH_DESTINATION)
+# The code behind configs.PREPROCESSING_FN, whose changes must rerun the Transform.
+PREPROCESSING_MODULES = ("textrnn.preprocessing.preprocessing", "textrnn.preprocessing.features")
+
+
+def source_fingerprint(*modules: str) -> str:
+    """A hash of the source files of `modules`. Put in a component's settings, it makes TFX's cache miss when
+    that code changes: the cache key covers inputs and settings, not code named by an import path."""
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(importlib.util.find_spec(module).origin, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def eval_config(
@@ -85,6 +102,8 @@ def create_pipeline(
     baseline_source: str = BASELINE_FROM_METADATA,
     verdict_step: bool = False,
     glove_dir: Optional[str] = None,
+    enable_cache: bool = False,
+    schema_file: str = configs.SCHEMA_FILE,
 ) -> tfx.dsl.Pipeline:
     """Returns the pipeline; `data_path` is a folder of JSON Lines or JSON-array headline files.
 
@@ -97,6 +116,10 @@ def create_pipeline(
     `verdict_step` adds RunVerdict after the Pusher: it logs the run's summary and fails when nothing was
     blessed (on Kubeflow; locally `textrnn run` does both). `glove_dir` is where the components find a GloVe
     file named without a folder (default: $TEXTRNN_GLOVE_DIR of this process, see models/glove.py).
+    `schema_file` is the curated schema the examples must match (ImportSchemaGen imports it; the AnomaliesGate
+    stops the run before Transform on any anomaly, skew, drift or broken expectation).
+    `enable_cache` lets components reuse the outputs of an earlier execution with the same inputs and settings
+    (local runs set it, and keep configs.ALWAYS_RUN out of the cache: see pipeline/local_runner.py).
 
     Example:
 
@@ -107,19 +130,39 @@ def create_pipeline(
     >>> len(pipeline.components), pipeline.components[-1].id
     (10, 'Pusher')
     """
+    # The baseline: the newest model that an earlier run's Evaluator blessed (none on the first run).
+    if baseline_source == BASELINE_FROM_METADATA:
+        baseline_node = latest_blessed_model_resolver()
+        evaluator_class, baseline = tfx.components.Evaluator, baseline_node.outputs["model"]
+        baseline_statistics = {"baseline_statistics": baseline_node.outputs["statistics"]}
+    elif baseline_source == BASELINE_FROM_PUSH_DESTINATION:
+        baseline_node = LatestPushedModel(push_destination=serving_model_dir)
+        evaluator_class, baseline = BaselineEvaluator, baseline_node.outputs["baseline"]
+        baseline_statistics = {}  # no drift check: the push destination keeps models, not their statistics
+    else:
+        raise ValueError(f"unknown baseline_source {baseline_source!r}; one of {', '.join(BASELINE_SOURCES)}")
+
     example_gen = JsonExampleGen(input_base=data_path, skip_invalid=skip_invalid)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    schema_gen = ImportSchemaGen(schema_file=schema_file)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        expectations=json.dumps(configs.DATA_EXPECTATIONS),
+        **baseline_statistics,
+    )
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        custom_config=model_config.tokenizer_settings(),
+        custom_config={**model_config.tokenizer_settings(),
+                       "source": source_fingerprint(*PREPROCESSING_MODULES)},
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval", "test"]),
     )
     transform.add_upstream_node(anomalies_gate)
@@ -140,19 +183,6 @@ def create_pipeline(
         custom_config=model_config.to_dict(),
         **glove_inputs,
     )
-    # The baseline: the newest model that an earlier run's Evaluator blessed (none on the first run).
-    if baseline_source == BASELINE_FROM_METADATA:
-        baseline_node = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        ).with_id("latest_blessed_model_resolver")
-        evaluator_class, baseline = tfx.components.Evaluator, baseline_node.outputs["model"]
-    elif baseline_source == BASELINE_FROM_PUSH_DESTINATION:
-        baseline_node = LatestPushedModel(push_destination=serving_model_dir)
-        evaluator_class, baseline = BaselineEvaluator, baseline_node.outputs["baseline"]
-    else:
-        raise ValueError(f"unknown baseline_source {baseline_source!r}; one of {', '.join(BASELINE_SOURCES)}")
     evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -183,10 +213,10 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
-            example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+            example_gen, schema_gen, statistics_gen, example_validator, anomalies_gate,
             transform, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
         ],
-        enable_cache=False,
+        enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=(
             configs.beam_pipeline_args(data_path=data_path) if beam_pipeline_args is None else beam_pipeline_args

@@ -1,61 +1,118 @@
-"""The gate after ExampleValidator: real StatisticsGen and ExampleValidator against a schema the data breaks."""
+"""Validation that can fail: the curated schema, label skew between splits, drift against the latest blessed
+model's data, and the expectations a schema cannot state, each stopping a run before training.
+
+The checks run as the pipeline runs them: its own JsonExampleGen, ImportSchemaGen, StatisticsGen,
+ExampleValidator, baseline resolver and AnomaliesGate, taken from `create_local_pipeline`.
+"""
+import json
 import pathlib
+import random
+import subprocess
 
 import pytest
 from tfx import v1 as tfx
+from tfx.orchestration.pipeline import RunOptions
 
-from textrnn.components.anomalies_gate import AnomaliesGate
-from textrnn.components.json_example_gen import JsonExampleGen
+from textrnn.components.anomalies_gate import AnomaliesFoundError
+from textrnn.pipeline import configs, local_runner, run_record
 
 pytestmark = pytest.mark.slow
 
-# A schema under which every sarcastic headline is an anomaly: is_sarcastic may only be 0.
-SCHEMA = """
-feature { name: "headline" type: BYTES presence { min_fraction: 1.0 min_count: 1 } shape { dim { size: 1 } } }
-feature {
-  name: "is_sarcastic" type: INT int_domain { min: 0 max: 0 }
-  presence { min_fraction: 1.0 min_count: 1 } shape { dim { size: 1 } }
-}
-"""
+def real_records(dataset_file):
+    with open(dataset_file) as f:
+        return [json.loads(line) for line in f]
 
 
-def run_validation(data_dir: pathlib.Path, root: pathlib.Path, schema: str):
-    schema_dir = root / "schema"
-    schema_dir.mkdir(parents=True)
-    (schema_dir / "schema.pbtxt").write_text(schema)
-    example_gen = JsonExampleGen(input_base=str(data_dir))
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(schema_dir / "schema.pbtxt"))
-    validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
-    gate = AnomaliesGate(anomalies=validator.outputs["anomalies"])
-    tfx.orchestration.LocalDagRunner().run(
-        tfx.dsl.Pipeline(
-            pipeline_name="anomalies_gate_test",
-            pipeline_root=str(root / "pipeline"),
-            components=[example_gen, statistics_gen, schema_gen, validator, gate],
-            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-                str(root / "metadata.db")
-            ),
-            beam_pipeline_args=["--direct_running_mode=in_memory"],
-        )
-    )
+def write_records(folder: pathlib.Path, records) -> pathlib.Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "headlines.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
 
 
-@pytest.fixture(scope="module")
-def headlines_300(make_slice):
-    return make_slice(300)
+def validate(data_dir: pathlib.Path, root: pathlib.Path, schema_file: str = configs.SCHEMA_FILE):
+    """Runs the pipeline on `data_dir` up to its AnomaliesGate (a TFX partial run)."""
+    pipeline = local_runner.create_local_pipeline(output_root=str(root), data_path=str(data_dir),
+                                                  schema_file=schema_file, beam_pipeline_args=[])
+    tfx.orchestration.LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=["AnomaliesGate"]))
 
 
-def test_gate_stops_the_run_and_names_the_anomaly(headlines_300, tmp_path):
+def validation_failure(data_dir, root, **kwargs) -> str:
     with pytest.raises(Exception) as failure:
-        run_validation(headlines_300, tmp_path, SCHEMA)
-    message = str(failure.value)
-    assert "training is not started" in message
-    assert "split 'train', feature 'is_sarcastic'" in message
-    assert "Out-of-range values" in message
+        validate(data_dir, root, **kwargs)
+    error = failure.value
+    while error is not None and not isinstance(error, AnomaliesFoundError):
+        error = error.__cause__ or error.__context__
+    assert error is not None, f"expected AnomaliesFoundError, got {failure.value!r}"
+    assert "so training is not started" in str(error)
+    return str(error)
 
 
-def test_gate_passes_data_that_matches_the_schema(headlines_300, tmp_path):
-    run_validation(headlines_300, tmp_path, SCHEMA.replace("max: 0", "max: 1"))
+def test_the_real_dataset_passes(dataset_file, tmp_path):
+    validate(dataset_file.parent, tmp_path)
+
+
+def test_a_label_outside_the_schema_domain_is_named(dataset_file, tmp_path):
+    """JsonExampleGen already rejects labels other than 0 and 1, so the schema's domain is narrowed to {0}."""
+    schema = pathlib.Path(configs.SCHEMA_FILE).read_text().replace("max: 1", "max: 0")
+    (tmp_path / "schema.pbtxt").write_text(schema)
+    message = validation_failure(write_records(tmp_path / "data", real_records(dataset_file)[:300]),
+                                 tmp_path / "root", schema_file=str(tmp_path / "schema.pbtxt"))
+    assert "split 'train', feature 'is_sarcastic': Out-of-range values" in message
+
+
+def test_a_dataset_that_is_95_percent_sarcastic_stops(dataset_file, tmp_path):
+    records = real_records(dataset_file)
+    sarcastic = [r for r in records if r["is_sarcastic"]][:570]
+    serious = [r for r in records if not r["is_sarcastic"]][:30]
+    mixed = sarcastic + serious
+    random.Random(0).shuffle(mixed)
+    message = validation_failure(write_records(tmp_path / "data", mixed), tmp_path / "root")
+    assert "split 'train', feature 'is_sarcastic': the share of sarcastic headlines, 0.9" in message
+    assert "outside the expected range [0.2, 0.8]" in message
+
+
+def test_headlines_500_words_long_stop(dataset_file, tmp_path):
+    records = real_records(dataset_file)[:300]
+    for record in records:
+        words = record["headline"].split()
+        record["headline"] = " ".join(words[i % len(words)] for i in range(500))
+    message = validation_failure(write_records(tmp_path / "data", records), tmp_path / "root")
+    assert "split 'train', feature 'headline': the mean headline length in characters" in message
+    assert "outside the expected range [20, 200]" in message
+
+
+def test_label_skew_between_splits_is_named(dataset_file, tmp_path):
+    """A skew bound of 0.01 (instead of 0.1): a slice of 600 headlines differs more between its splits."""
+    schema = pathlib.Path(configs.SCHEMA_FILE).read_text()
+    tight = schema.replace("skew_comparator {\n    infinity_norm {\n      threshold: 0.1",
+                           "skew_comparator {\n    infinity_norm {\n      threshold: 0.01")
+    assert tight != schema
+    (tmp_path / "schema.pbtxt").write_text(tight)
+    message = validation_failure(write_records(tmp_path / "data", real_records(dataset_file)[:600]),
+                                 tmp_path / "root", schema_file=str(tmp_path / "schema.pbtxt"))
+    assert "skew, split 'eval' against 'train', feature 'is_sarcastic': High Linfty distance between training " \
+           "and serving" in message
+
+
+def test_a_drifted_label_balance_stops_the_second_run_before_training(dataset_file, textrnn_bin, tmp_path):
+    records = real_records(dataset_file)
+    root = tmp_path / "root"
+    first = write_records(tmp_path / "first", records[:800])
+    sarcastic = [r for r in records if r["is_sarcastic"]][:600]
+    serious = [r for r in records if not r["is_sarcastic"]][:200]
+    drifted = sarcastic + serious  # 75 % sarcastic: inside the expected share, 0.3 away from the first run's
+    random.Random(0).shuffle(drifted)
+    second = write_records(tmp_path / "second", drifted)
+
+    def run(data):
+        return subprocess.run([textrnn_bin, "run", "--input-dir", str(data), "--output-root", str(root),
+                               "--epochs", "1", "--eval-loss-bound", "1.0"], capture_output=True, text=True, timeout=600)
+
+    assert run(first).returncode == 0
+    result = run(second)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "drift, split 'train' against the latest blessed model's training data, feature 'is_sarcastic': " \
+           "High Linfty distance between current and previous" in result.stderr
+    record = run_record.latest_run(configs.metadata_path(str(root)))
+    assert record.states["AnomaliesGate"] == "FAILED"
+    assert "Transform" not in record.states and "Trainer" not in record.states

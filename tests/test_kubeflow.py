@@ -1,5 +1,5 @@
 """The pipeline on Kubeflow Pipelines v2: the compiled spec, read back with the pipeline-spec protos, and
-ExampleGen → StatisticsGen → SchemaGen → Transform → Trainer run through the container entrypoint that
+ExampleGen → ImportSchemaGen → StatisticsGen → Transform → Trainer run through the container entrypoint that
 Kubeflow launches, with the arguments the spec gives them, on 300 real headlines (kubeflow/local_launcher.py).
 """
 import importlib
@@ -24,7 +24,7 @@ DATA_ROOT = "gs://textrnn-test/data"
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 DRIVER = ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]
 TASKS = {
-    "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+    "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
     "Transform", "Trainer", "LatestPushedModel", "Evaluator", "Pusher", "RunVerdict",
 }
 
@@ -60,8 +60,8 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
     _, spec, _ = compiled
     tasks = spec.root.dag.tasks
     assert set(tasks) == TASKS and set(spec.components) == TASKS
-    assert set(tasks["Transform"].dependent_tasks) == {"JsonExampleGen", "SchemaGen", "AnomaliesGate"}
-    assert set(tasks["Trainer"].dependent_tasks) == {"Transform", "SchemaGen"}
+    assert set(tasks["Transform"].dependent_tasks) == {"JsonExampleGen", "ImportSchemaGen", "AnomaliesGate"}
+    assert set(tasks["Trainer"].dependent_tasks) == {"Transform", "ImportSchemaGen"}
     assert set(tasks["Pusher"].dependent_tasks) == {"Trainer", "Evaluator"}
     # The gate: the Evaluator's baseline is the newest pushed version (no resolver task, which KFP cannot run).
     assert set(tasks["Evaluator"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel"}
@@ -196,7 +196,7 @@ def test_resource_quantities():
 
 # --- Emulation: the components run through the Kubeflow entrypoint, with the compiled spec's arguments. ---
 
-EMULATED_TASKS = ("JsonExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer")
+EMULATED_TASKS = ("ImportSchemaGen", "JsonExampleGen", "StatisticsGen", "Transform", "Trainer")
 SMALL_MODEL = ModelConfig(vocab_size=500, max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=8,
                           epochs=1, batch_size=32)
 
@@ -211,6 +211,7 @@ def emulated(make_slice, tmp_path_factory):
         data_root=str(make_slice(300)),
         model_config=SMALL_MODEL,
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        schema_file=local_configs.SCHEMA_FILE,  # the spec's default is the image's copy
     )
     kubeflow_v2_runner.compile_pipeline(pipeline, "textrnn:emulated", spec_path)
     launcher = LocalLauncher(load_spec(spec_path), str(work / "pipeline_root"))

@@ -31,7 +31,7 @@ FIRST_RUN_BOUND = 5.0
 # The second `default` run must beat the serving model by 1.0 in loss, which no model does: it is refused.
 IMPOSSIBLE_TOLERANCE = -1.0
 PROBE = "import os, sys, textrnn; print(textrnn.__file__, os.getuid(), '%d.%d' % sys.version_info[:2])"
-TASKS = ["JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
+TASKS = ["JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
          "Trainer", "LatestPushedModel", "Evaluator", "Pusher", "RunVerdict"]
 
 

@@ -21,7 +21,7 @@ from textrnn.pipeline import configs, run_record
 pytestmark = pytest.mark.slow
 
 COMPONENTS = {
-    "JsonExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+    "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
     "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
 }
 HEADLINES = [
