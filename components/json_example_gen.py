@@ -4,13 +4,15 @@ Built as TFX builds its Avro and Parquet ExampleGens: an executor subclassing Ba
 Beam PTransform turns the input files into tf.Examples, run by a FileBasedExampleGen. Each example has
 exactly two features, `headline` (bytes) and `is_sarcastic` (int64); other keys are not copied.
 
-Records are read and checked by `preprocessing.records`. Invalid records (malformed JSON line, missing key,
-label other than 0/1, empty headline) fail the component by default with an `InvalidRecordError` naming the
-file, the line and the problem. With `skip_invalid=True` they are written instead, one JSON object
-{source, line, problem, raw} a line, to `<examples.uri>/quarantine/invalid_records.jsonl`; their count is
-logged and set as the int custom property `quarantined_records` of the output Examples artifact (0 when
-none). A file that cannot be read to its end (a malformed JSON array, bytes that are not UTF-8) always fails
-the component, since the records after the break are unknown.
+Records are read and checked by `preprocessing.records` (a leading UTF-8 byte-order mark is ignored). Invalid
+records (malformed JSON line, missing key, label other than 0/1, empty headline, bytes that are not UTF-8) fail
+the component by default with an `InvalidRecordError` naming the file, the line and the problem. With
+`skip_invalid=True` they are written instead, one JSON object {source, line, problem, raw} a line, to
+`<examples.uri>/quarantine/invalid_records.jsonl`; their count is logged and set as the int custom property
+`quarantined_records` of the output Examples artifact (0 when none), next to `records`, the number of valid
+records written. A file that cannot be read to its end (a malformed JSON array) always fails the component,
+since the records after the break are unknown. Input files that hold no valid record at all (empty, `[]`, or
+every record quarantined) fail it with a `NoRecordsError` naming the folder and what each file held.
 
     example_gen = JsonExampleGen(input_base=data_dir, skip_invalid=True)
 """
@@ -31,17 +33,22 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from textrnn.errors import TextrnnError
+from textrnn.pipeline.code_version import source_fingerprint
 from textrnn.preprocessing import records
 
 # The key, inside the ExampleGen's custom_config, of the flag that quarantines invalid records.
 SKIP_INVALID_KEY = "skip_invalid"
-# The int custom property of the output Examples artifact that counts quarantined records.
+# The int custom properties of the output Examples artifact that count written and quarantined records.
+RECORDS_PROPERTY = "records"
 QUARANTINED_RECORDS_PROPERTY = "quarantined_records"
 # Where invalid records go, inside the output Examples artifact's directory.
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_FILE = "invalid_records.jsonl"
-# Files that could not be read to their end; only a failed run leaves it behind.
+# Files that could not be read to their end; removed when there are none.
 UNREADABLE_FILE = "unreadable_files.jsonl"
+# How many valid and invalid records each input file held; Do reads it, then removes it.
+_FILE_COUNTS_FILE = "_file_counts.jsonl"
 
 # The default input split: every .json and .jsonl file in input_base (a glob has no alternation, so the
 # pattern is wider and the executor keeps only these suffixes).
@@ -52,12 +59,18 @@ JSON_SUFFIXES = (".json", ".jsonl")
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
 _INVALID_TAG = "invalid"
 _UNREADABLE_TAG = "unreadable"
+_FILE_COUNTS_TAG = "file_counts"
+
+
+class NoRecordsError(TextrnnError, ValueError):
+    """The input files hold no valid record (or there are none): there is nothing to make examples of."""
 
 
 def make_custom_config(skip_invalid: bool) -> tfx.proto.CustomConfig:
-    """The ExampleGen custom_config that carries `skip_invalid` (a Struct packed into its Any)."""
+    """The ExampleGen custom_config that carries `skip_invalid` (a Struct packed into its Any), and a hash of
+    the parsing code, so that TFX's cache does not reuse examples an older parser made."""
     struct = struct_pb2.Struct()
-    struct.update({SKIP_INVALID_KEY: bool(skip_invalid)})
+    struct.update({SKIP_INVALID_KEY: bool(skip_invalid), "source": source_fingerprint(__name__, records.__name__)})
     packed = any_pb2.Any()
     packed.Pack(struct)
     return tfx.proto.CustomConfig(custom_config=packed)
@@ -124,7 +137,7 @@ def list_input_files(input_base: str, split_pattern: str) -> List[str]:
     for path in sorted(set(matched) - set(files)):
         logging.warning("JsonExampleGen: ignoring %s (not a .json or .jsonl file)", path)
     if not files:
-        raise ValueError(f"no .json or .jsonl files match {split_pattern!r} in {input_base}")
+        raise NoRecordsError(f"no .json or .jsonl files match {split_pattern!r} in {input_base}")
     return files
 
 
@@ -135,17 +148,25 @@ def _parse_file(
         tf.train.Example,
         beam.pvalue.TaggedOutput[Literal["invalid"], str],
         beam.pvalue.TaggedOutput[Literal["unreadable"], str],
+        beam.pvalue.TaggedOutput[Literal["file_counts"], str],
     ]
 ]:
-    """Examples of a file's valid records; its invalid records, and a break that ends reading, as tagged JSON."""
+    """Examples of a file's valid records; its invalid records, a break that ends reading, and how many valid and
+    invalid records it held, as tagged JSON."""
+    valid = invalid = 0
     try:
         for item in records.parse_file(path):
             if isinstance(item, records.Record):
+                valid += 1
                 yield record_to_example(item)
             else:
+                invalid += 1
                 yield beam.pvalue.TaggedOutput(_INVALID_TAG, _invalid_to_json(item))
     except records.InvalidRecordError as e:
         yield beam.pvalue.TaggedOutput(_UNREADABLE_TAG, _invalid_to_json(e.invalid))
+    yield beam.pvalue.TaggedOutput(
+        _FILE_COUNTS_TAG, json.dumps({"source": path, "valid": valid, "invalid": invalid}, ensure_ascii=False)
+    )
 
 
 @beam.ptransform_fn
@@ -177,9 +198,14 @@ def _JsonToExample(  # pylint: disable=invalid-name
         | "ListFiles" >> beam.Create(files)
         # Files are small: each is read whole, which gives every record its line number.
         | "Reshuffle" >> beam.Reshuffle()
-        | "ParseFiles" >> beam.FlatMap(_parse_file).with_outputs(_INVALID_TAG, _UNREADABLE_TAG, main="examples")
+        | "ParseFiles"
+        >> beam.FlatMap(_parse_file).with_outputs(_INVALID_TAG, _UNREADABLE_TAG, _FILE_COUNTS_TAG, main="examples")
     )
-    for tag, name in ((_INVALID_TAG, QUARANTINE_FILE), (_UNREADABLE_TAG, UNREADABLE_FILE)):
+    for tag, name in (
+        (_INVALID_TAG, QUARANTINE_FILE),
+        (_UNREADABLE_TAG, UNREADABLE_FILE),
+        (_FILE_COUNTS_TAG, _FILE_COUNTS_FILE),
+    ):
         _ = parsed[tag] | f"Write[{tag}]" >> beam.io.WriteToText(
             os.path.join(quarantine_dir, name), shard_name_template=""
         )
@@ -191,7 +217,8 @@ class Executor(BaseExampleGenExecutor):
 
     Do runs the Beam pipeline of BaseExampleGenExecutor, then checks the invalid records it wrote aside:
     raises InvalidRecordError for the first one (by file and line) unless custom_config has skip_invalid,
-    and sets the `quarantined_records` custom property of the output Examples artifact.
+    raises NoRecordsError when no valid record was written, and sets the `records` and `quarantined_records`
+    custom properties of the output Examples artifact.
     """
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
@@ -218,6 +245,7 @@ class Executor(BaseExampleGenExecutor):
 
         super().Do(input_dict, output_dict, exec_properties)
 
+        file_counts = _read_file_counts(os.path.join(quarantine_dir, _FILE_COUNTS_FILE))
         unreadable_path = os.path.join(quarantine_dir, UNREADABLE_FILE)
         unreadable = _read_invalid(unreadable_path)
         if unreadable:
@@ -236,7 +264,33 @@ class Executor(BaseExampleGenExecutor):
             logging.warning("JsonExampleGen: quarantined %d invalid record(s) in %s", len(invalid), path)
         else:
             logging.info("JsonExampleGen: no invalid records")
+        valid = sum(counts["valid"] for counts in file_counts)
+        if not valid:
+            input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+            raise NoRecordsError(_no_records_message(input_base, file_counts, invalid))
+        examples.set_int_custom_property(RECORDS_PROPERTY, valid)
         examples.set_int_custom_property(QUARANTINED_RECORDS_PROPERTY, len(invalid))
+
+
+def _read_file_counts(path: str) -> List[Dict[str, Any]]:
+    """The per-file counts the Beam pipeline wrote, sorted by file; removes the file, which is not an output."""
+    with tf.io.gfile.GFile(path, "r") as f:
+        counts = [json.loads(line) for line in f if line.strip()]
+    tf.io.gfile.remove(path)
+    return sorted(counts, key=lambda c: c["source"])
+
+
+def _no_records_message(
+    input_base: str, file_counts: List[Dict[str, Any]], invalid: List[records.InvalidRecord]
+) -> str:
+    held = []
+    for counts in file_counts:
+        name = os.path.relpath(counts["source"], input_base)
+        quarantined = f", {counts['invalid']} quarantined as invalid" if counts["invalid"] else ""
+        held.append(f"{name}: {counts['valid']} records{quarantined}")
+    # A failed run's outputs are removed, quarantine included: the message shows the first problem itself.
+    first_invalid = f"; the first invalid one: {invalid[0].message()}" if invalid else ""
+    return f"no valid headline records in {input_base} ({'; '.join(held)}){first_invalid}"
 
 
 def default_output_config() -> tfx.proto.Output:

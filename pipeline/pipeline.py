@@ -1,6 +1,4 @@
 """The textrnn TFX pipeline: JSON headlines to a blessed, pushed BiLSTM sarcasm classifier."""
-import hashlib
-import importlib.util
 import json
 from typing import Any, List, Mapping, Optional
 
@@ -20,6 +18,7 @@ from textrnn.components.run_verdict import RunVerdict
 from textrnn.models.config import ModelConfig
 from textrnn.models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
 from textrnn.pipeline import configs
+from textrnn.pipeline.code_version import source_fingerprint
 from textrnn.preprocessing import features
 
 BASELINE_FROM_METADATA = "metadata"
@@ -27,16 +26,6 @@ BASELINE_FROM_PUSH_DESTINATION = "push_destination"
 BASELINE_SOURCES = (BASELINE_FROM_METADATA, BASELINE_FROM_PUSH_DESTINATION)
 # The code behind configs.PREPROCESSING_FN, whose changes must rerun the Transform.
 PREPROCESSING_MODULES = ("textrnn.preprocessing.preprocessing", "textrnn.preprocessing.features")
-
-
-def source_fingerprint(*modules: str) -> str:
-    """A hash of the source files of `modules`. Put in a component's settings, it makes TFX's cache miss when
-    that code changes: the cache key covers inputs and settings, not code named by an import path."""
-    digest = hashlib.sha256()
-    for module in modules:
-        with open(importlib.util.find_spec(module).origin, "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
 
 
 def eval_config(

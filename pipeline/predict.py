@@ -6,7 +6,8 @@
 The model is the newest version (the highest numbered folder) under the push destination of `textrnn run`
 (`<output root>/serving_model/<pipeline name>/`), or the folder given with --model-dir; it is called
 through its `headlines` signature, the one TF Serving's REST API reaches with
-`{"signature_name": "headlines", "instances": [...]}`.
+`{"signature_name": "headlines", "instances": [...]}`. An empty headline is refused, naming where it came
+from, rather than scored (the model gives "" a probability like any other text).
 """
 import csv
 import io
@@ -23,7 +24,14 @@ THRESHOLD = 0.5
 
 
 class PredictError(TextrnnError, RuntimeError):
-    """Nothing to predict with, or an input file that cannot be read; the message says which."""
+    """Nothing to predict with, an input file that cannot be read, or an empty headline; the message says which."""
+
+
+def check_headline(headline: str, where: str) -> str:
+    """`headline`, or PredictError naming `where` if it is empty or only whitespace."""
+    if not headline.strip():
+        raise PredictError(f"{where}: the headline is empty; give text to score, or leave it out")
+    return headline
 
 
 def pushed_versions(serving_dir: str) -> List[int]:
@@ -65,25 +73,29 @@ def _json_lines(text: str, source: str) -> List[str]:
         except json.JSONDecodeError as error:
             raise PredictError(f"{source}, line {number}: not JSON ({error.msg})") from None
         if isinstance(record, dict) and isinstance(record.get("headline"), str):
-            headlines.append(record["headline"])
-        elif isinstance(record, str):
-            headlines.append(record)
-        else:
+            record = record["headline"]
+        if not isinstance(record, str):
             raise PredictError(f"{source}, line {number}: expected a string or an object with a 'headline' string")
+        headlines.append(check_headline(record, f"{source}, line {number}"))
     return headlines
 
 
-def _csv(text: str) -> List[str]:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if rows and "headline" in rows[0]:
-        column = rows[0].index("headline")
-        return [row[column] if column < len(row) else "" for row in rows[1:]]
-    return [row[0] for row in rows]
+def _csv(text: str, source: str) -> List[str]:
+    reader = csv.reader(io.StringIO(text))
+    # reader.line_num is the line a row ends on (a quoted headline may span lines).
+    rows = [(reader.line_num, row) for row in reader if row]
+    if rows and "headline" in rows[0][1]:
+        column = rows[0][1].index("headline")
+        cells = [(number, row[column] if column < len(row) else "") for number, row in rows[1:]]
+    else:
+        cells = [(number, row[0]) for number, row in rows]
+    return [check_headline(cell, f"{source}, line {number}") for number, cell in cells]
 
 
 def read_headlines(path: str) -> List[str]:
     """The headlines in a file: JSON Lines (.jsonl, .json, .ndjson, or any file whose first line is a JSON
-    object), CSV (.csv) or else one headline per line (blank lines skipped)."""
+    object), CSV (.csv) or else one headline per line (blank lines skipped). PredictError names the file and
+    line of an empty headline (a JSON string or a CSV cell)."""
     try:
         if path == "-":
             text = sys.stdin.read()
@@ -94,7 +106,7 @@ def read_headlines(path: str) -> List[str]:
         raise PredictError(f"cannot read {path}: {error}") from None
     extension = os.path.splitext(path)[1].lower()
     if extension == ".csv":
-        return _csv(text)
+        return _csv(text, path)
     first = next((line.lstrip() for line in text.splitlines() if line.strip()), "")
     if extension in (".jsonl", ".json", ".ndjson") or first.startswith("{"):
         return _json_lines(text, path)

@@ -23,6 +23,21 @@ def test_invalid_record_stops_the_run_with_a_clear_message(make_slice, textrnn_b
     assert "Trainer running" not in result.stderr
 
 
+def test_a_folder_without_records_stops_the_run_at_example_gen(textrnn_bin, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "headlines.jsonl").write_bytes(b"\n\n")
+
+    result = subprocess.run(
+        [textrnn_bin, "run", "--input-dir", str(folder), "--output-root", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 1
+    assert f"textrnn: error: no valid headline records in {folder} (headlines.jsonl: 0 records)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Transform" not in result.stderr
+
+
 def test_no_data_and_no_mirror_names_both_options(textrnn_bin, tmp_path):
     result = subprocess.run(
         [textrnn_bin, "data", "fetch", "--data-dir", str(tmp_path / "data"), "--url", "http://127.0.0.1:9/none.json"],

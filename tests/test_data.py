@@ -110,6 +110,23 @@ def test_a_flipped_label_changes_the_fingerprint(corrupted_bytes, tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["jsonl", "array"])
+def test_a_byte_order_mark_keeps_the_fingerprint_of_either_layout(layout, request, tmp_path):
+    path = tmp_path / "sarcasm.json"
+    path.write_bytes(b"\xef\xbb\xbf" + request.getfixturevalue(f"{layout}_bytes"))
+    assert data.fingerprint(str(path)) == data.EXPECTED
+
+
+def test_a_byte_that_is_not_utf8_fails_the_fingerprint_naming_line_and_column(jsonl_bytes, tmp_path):
+    lines = jsonl_bytes.split(b"\n")
+    lines[99] = lines[99].replace(b'"headline": "', b'"headline": "\xff', 1)
+    path = tmp_path / "sarcasm.json"
+    path.write_bytes(b"\n".join(lines))
+    column = lines[99].index(b"\xff") + 1
+    with pytest.raises(data.DataFetchError, match=rf"at line 100 \(not valid UTF-8 \(byte 0xff at column {column}\)\)"):
+        data.fingerprint(str(path))
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "array"])
 def test_download_verifies_and_installs_either_layout(layout, request, serve, tmp_path, capsys):
     body = request.getfixturevalue(f"{layout}_bytes")
     url = serve({"/sarcasm.json": body}) + "/sarcasm.json"

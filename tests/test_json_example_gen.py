@@ -92,6 +92,27 @@ def quarantined(examples) -> int:
     return examples.custom_properties["quarantined_records"].int_value
 
 
+def written(examples) -> int:
+    assert "records" in examples.custom_properties, dict(examples.custom_properties)
+    return examples.custom_properties["records"].int_value
+
+
+def read_quarantine_file(examples):
+    """The quarantine file's records as dicts, by file and line; reading it as UTF-8 checks it is UTF-8."""
+    path = pathlib.Path(json_example_gen.quarantine_path(examples.uri))
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return sorted(lines, key=lambda r: (r["source"], r["line"]))
+
+
+def raised(failure, error_type):
+    """The `error_type` that a pipeline run raised, directly or as the cause of what TFX or Beam raised."""
+    error = failure.value
+    while error is not None and not isinstance(error, error_type):
+        error = error.__cause__ or error.__context__
+    assert error is not None, f"no {error_type.__name__} in {failure.value!r}"
+    return error
+
+
 # ---------------------------------------------------------------- valid input, both layouts
 
 
@@ -156,8 +177,9 @@ def test_repeated_headlines_land_in_one_split(layouts, real_lines):
         assert sorted(where.values()) == [0, 0, COPIES], (headline, where)
 
 
-def test_no_invalid_records_means_zero_quarantined(layouts):
+def test_no_invalid_records_means_all_written_and_zero_quarantined(layouts, valid_lines):
     for examples in layouts.values():
+        assert written(examples) == len(valid_lines)
         assert quarantined(examples) == 0
         assert json_example_gen.read_quarantine(examples.uri) == []
 
@@ -170,7 +192,15 @@ BAD_RECORDS = {
     "no_label": (b'{"headline": "a headline without a label"}', "missing 'is_sarcastic'"),
     "bad_label": (b'{"headline": "labelled two", "is_sarcastic": 2}', "'is_sarcastic' must be 0 or 1, got 2"),
     "empty_headline": (b'{"headline": "  ", "is_sarcastic": 1}', "empty 'headline'"),
+    "not_utf8": (b'{"headline": "caf\xe9 au lait", "is_sarcastic": 0}', "not valid UTF-8 (byte 0xe9 at column 18)"),
+    "lone_surrogate": (b'{"headline": "half an emoji \\ud83d", "is_sarcastic": 0}',
+                       "'headline' holds an unpaired UTF-16 surrogate escape"),
 }
+
+
+def quarantined_raw(raw: bytes) -> str:
+    """A record's raw text as the quarantine shows it: bytes that are not UTF-8 as \\xNN escapes."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_RECORDS))
@@ -199,29 +229,98 @@ def test_skip_invalid_quarantines_bad_records_and_counts_them(real_lines, tmp_pa
     jsonl_lines = list(good[:150])
     bad_at = {}
     for n, case in enumerate(sorted(BAD_RECORDS)):
-        jsonl_lines.insert(10 + 25 * n, BAD_RECORDS[case][0])
-        bad_at[case] = 11 + 25 * n
+        jsonl_lines.insert(10 + 20 * n, BAD_RECORDS[case][0])
+        bad_at[case] = 11 + 20 * n
     jsonl = write_lines(tmp_path / "in" / "part-1.jsonl", jsonl_lines)
     array = write_array(tmp_path / "in" / "part-2.json", good[150:] + [b'{"headline": "three", "is_sarcastic": 3}'])
     (tmp_path / "in" / "notes.txt").write_text("not an input file\n")
 
     examples = run_example_gen(tmp_path / "in", tmp_path / "run", skip_invalid=True, beam_args=MULTI_PROCESSING)
 
-    assert quarantined(examples) == 6
+    assert quarantined(examples) == len(BAD_RECORDS) + 1
+    assert written(examples) == len(good)
     path = pathlib.Path(examples.uri) / "quarantine" / "invalid_records.jsonl"
     assert path == pathlib.Path(json_example_gen.quarantine_path(examples.uri))
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     expected = [
-        {"source": str(jsonl), "line": bad_at[case], "problem": BAD_RECORDS[case][1], "raw": BAD_RECORDS[case][0].decode()}
+        {"source": str(jsonl), "line": bad_at[case], "problem": BAD_RECORDS[case][1],
+         "raw": quarantined_raw(BAD_RECORDS[case][0])}
         for case in sorted(BAD_RECORDS)
     ]
     expected.append({"source": str(array), "line": 52, "problem": "'is_sarcastic' must be 0 or 1, got 3",
                      "raw": '{"headline": "three", "is_sarcastic": 3}'})
-    assert sorted(lines, key=lambda r: (r["source"], r["line"])) == expected
-    assert not (pathlib.Path(examples.uri) / "quarantine" / "unreadable_files.jsonl").exists()
+    assert read_quarantine_file(examples) == expected
+    assert os.listdir(path.parent) == [path.name]  # no unreadable files, and the per-file counts removed
 
     splits = read_splits(examples)
     assert Counter(pair for pairs in splits.values() for pair in pairs) == expected_pairs(good)
+
+
+def test_bytes_that_are_not_utf8_quarantine_only_their_array_element(real_lines, tmp_path):
+    """A JSON array read on past a record with a stray byte (the JSON Lines case is in BAD_RECORDS)."""
+    source = write_array(tmp_path / "in" / "headlines.json", real_lines[:40])
+    lines = source.read_bytes().split(b"\n")
+    # The 11th record, on line 12 (after "[").
+    lines[11] = lines[11].replace(b'"headline": "', b'"headline": "\xff', 1)
+    source.write_bytes(b"\n".join(lines))
+
+    examples = run_example_gen(source.parent, tmp_path / "run", skip_invalid=True)
+
+    column = lines[11].index(b"\xff") + 1
+    raw = quarantined_raw(lines[11].rstrip(b","))
+    assert read_quarantine_file(examples) == [
+        {"source": str(source), "line": 12, "problem": f"not valid UTF-8 (byte 0xff at column {column})", "raw": raw}
+    ]
+    assert (quarantined(examples), written(examples)) == (1, 39)
+    kept = real_lines[:10] + real_lines[11:40]
+    assert Counter(pair for pairs in read_splits(examples).values() for pair in pairs) == expected_pairs(kept)
+
+
+def test_a_byte_order_mark_is_ignored_in_both_layouts(real_lines, tmp_path):
+    """The first record is kept and line numbers are unchanged (an invalid record is quarantined on its own line)."""
+    bad = b'{"headline": "labelled two", "is_sarcastic": 2}'
+    jsonl = write_lines(tmp_path / "in" / "part-1.jsonl", real_lines[:20] + [bad] + real_lines[20:40])
+    array = write_array(tmp_path / "in" / "part-2.json", real_lines[40:60] + [bad] + real_lines[60:80])
+    for path in (jsonl, array):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    examples = run_example_gen(tmp_path / "in", tmp_path / "run", skip_invalid=True)
+
+    problem = "'is_sarcastic' must be 0 or 1, got 2"
+    assert [(r["source"], r["line"], r["problem"]) for r in read_quarantine_file(examples)] == [
+        (str(jsonl), 21, problem), (str(array), 22, problem)]
+    assert (quarantined(examples), written(examples)) == (2, 80)
+    everything = Counter(pair for pairs in read_splits(examples).values() for pair in pairs)
+    assert everything == expected_pairs(real_lines[:80])
+
+
+# ---------------------------------------------------------------- no records at all
+
+
+def test_files_without_records_fail_naming_the_folder_and_each_file(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "empty.jsonl").write_bytes(b"")
+    (source / "empty_array.json").write_text("[ ]\n")
+    (source / "blank_lines.jsonl").write_bytes(b"\r\n\n  \n")
+    with pytest.raises(Exception) as failure:
+        run_example_gen(source, tmp_path / "run")
+    assert str(raised(failure, json_example_gen.NoRecordsError)) == (
+        f"no valid headline records in {source} "
+        "(blank_lines.jsonl: 0 records; empty.jsonl: 0 records; empty_array.json: 0 records)"
+    )
+
+
+def test_every_record_quarantined_fails_saying_how_many_were(tmp_path):
+    source = tmp_path / "in"
+    write_lines(source / "bad.jsonl", [BAD_RECORDS["bad_label"][0], BAD_RECORDS["no_label"][0]])
+    (source / "empty.json").write_text("[]")
+    with pytest.raises(Exception) as failure:
+        run_example_gen(source, tmp_path / "run", skip_invalid=True)
+    assert str(raised(failure, json_example_gen.NoRecordsError)) == (
+        f"no valid headline records in {source} (bad.jsonl: 0 records, 2 quarantined as invalid; "
+        f"empty.json: 0 records); the first invalid one: {source / 'bad.jsonl'}, line 1: "
+        "'is_sarcastic' must be 0 or 1, got 2"
+    )
 
 
 # ---------------------------------------------------------------- configuration, without running
@@ -257,5 +356,6 @@ def test_input_files_are_the_json_and_jsonl_files(tmp_path):
     for name in ["b.jsonl", "a.json", "c.json.bak", "d.txt"]:
         (tmp_path / name).write_text("")
     assert json_example_gen.list_input_files(str(tmp_path), "*.json*") == [str(tmp_path / "a.json"), str(tmp_path / "b.jsonl")]
-    with pytest.raises(ValueError, match="no .json or .jsonl files"):
+    no_match = f"no .json or .jsonl files match '\\*.txt' in {tmp_path}$"
+    with pytest.raises(json_example_gen.NoRecordsError, match=no_match):
         json_example_gen.list_input_files(str(tmp_path), "*.txt")

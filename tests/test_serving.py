@@ -266,6 +266,29 @@ def test_predict_reads_json_lines_csv_and_plain_text(tmp_path):
         predict.read_headlines(str(tmp_path / "bad.jsonl"))
 
 
+def test_predict_refuses_an_empty_headline_naming_it_before_loading_a_model(tmp_path, capsys):
+    from textrnn.pipeline import cli
+
+    no_model = tmp_path / "no_model"  # reaching the model would fail with "no model has been pushed"
+    no_model.mkdir()
+    (tmp_path / "a.jsonl").write_text('{"headline": "one"}\n\n{"headline": " "}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('"two"\n""\n', encoding="utf-8")
+    (tmp_path / "c.csv").write_text("is_sarcastic,headline\n0,three\n1,\n", encoding="utf-8")
+    (tmp_path / "d.csv").write_text("four\n\t\n", encoding="utf-8")
+    refusals = {
+        ("a headline", " \t"): "headline argument 2",
+        ("",): "headline argument 1",
+        ("--file", str(tmp_path / "a.jsonl")): f"{tmp_path / 'a.jsonl'}, line 3",
+        ("--file", str(tmp_path / "b.jsonl")): f"{tmp_path / 'b.jsonl'}, line 2",
+        ("--file", str(tmp_path / "c.csv")): f"{tmp_path / 'c.csv'}, line 3",
+        ("--file", str(tmp_path / "d.csv")): f"{tmp_path / 'd.csv'}, line 2",
+    }
+    for arguments, where in refusals.items():
+        assert cli.main(["predict", "--model-dir", str(no_model), *arguments]) == 1
+        refusal = f"textrnn: error: {where}: the headline is empty; give text to score, or leave it out\n"
+        assert capsys.readouterr().err == refusal
+
+
 def test_predict_before_any_push_says_so(textrnn_bin, tmp_path):
     result = subprocess.run([textrnn_bin, "predict", "--output-root", str(tmp_path), "a headline"],
                             capture_output=True, text=True, timeout=120)
