@@ -95,45 +95,108 @@ def _add_run(subparsers) -> None:
                              "(default %(default)s)")
     parser.add_argument("--beam-workers", type=int, default=0,
                         help="Beam worker processes in multi_processing mode (0: one per core)")
+    parser.add_argument("--schema-file", default=configs.SCHEMA_FILE,
+                        help="the curated schema the examples must match, with the label's skew and drift bounds "
+                             "(default: the package's pipeline/schema/schema.pbtxt)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every component again instead of reusing the outputs of earlier runs with the "
+                             "same data and settings")
+    _add_retention_flags(parser)
     add_model_flags(parser)
     parser.set_defaults(command=run_pipeline)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_retention_flags(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--keep-runs", type=_positive_int, required=required, metavar="N",
+                        help="remove the artifacts of all but the newest N pipeline runs (never the latest blessed "
+                             "model, its statistics, or what a kept run reused); default: keep everything")
+    parser.add_argument("--keep-pushed", type=_positive_int, metavar="M",
+                        help="also remove all but the newest M versions in the push destination (default: keep all)")
+
+
 def run_pipeline(args: argparse.Namespace) -> int:
     """`textrnn run`: the whole pipeline with LocalDagRunner, then the summary; exit 3 when not blessed."""
-    from absl import logging
-    from tfx import v1 as tfx
+    from textrnn.pipeline import run_lock  # before TensorFlow and TFX: a second run on the root fails at once
 
-    from textrnn.pipeline import data, local_runner, progress, run_record, summary
-
+    if args.keep_pushed is not None and args.keep_runs is None:
+        raise TextrnnError("--keep-pushed works with --keep-runs")
     config = model_config(args)
-    data_path = args.input_dir or data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror)
-    beam_mode = configs.resolve_beam_mode(args.beam_mode, data_path)
-    pipeline = local_runner.create_local_pipeline(
-        output_root=os.path.abspath(args.output_root),
-        pipeline_name=args.pipeline_name,
-        data_path=os.path.abspath(data_path),
-        model_config=config,
-        eval_loss_upper_bound=args.eval_loss_bound,
-        eval_loss_tolerance=args.eval_loss_tolerance,
-        skip_invalid=args.skip_invalid,
-        beam_pipeline_args=configs.beam_pipeline_args(beam_mode, args.beam_workers),
-    )
-    logging.set_verbosity(logging.INFO)
-    if not args.verbose:
-        progress.show_component_progress(len(pipeline.components))
-    print(f"running pipeline '{args.pipeline_name}' (preset {args.preset}, Beam {beam_mode}) on {data_path}, "
-          f"outputs in {args.output_root}", file=sys.stderr)
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    output_root = os.path.abspath(args.output_root)
+    run_id = run_lock.new_run_id()
+    with run_lock.exclusive_run(output_root, args.pipeline_name, run_id):
+        from absl import logging
 
-    record = run_record.latest_run(configs.metadata_path(os.path.abspath(args.output_root), args.pipeline_name))
-    result = summary.build_summary(record)
-    summary_path = os.path.join(args.output_root, f"summary-{record.run_id.replace(':', '-')}.json")
-    with open(summary_path, "w") as f:
-        json.dump(result, f, indent=1)
+        from textrnn.pipeline import data, local_runner, progress, retention, run_record, summary
+
+        data_path = args.input_dir or data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror)
+        beam_mode = configs.resolve_beam_mode(args.beam_mode, data_path)
+        pipeline = local_runner.create_local_pipeline(
+            output_root=output_root,
+            pipeline_name=args.pipeline_name,
+            data_path=os.path.abspath(data_path),
+            model_config=config,
+            eval_loss_upper_bound=args.eval_loss_bound,
+            eval_loss_tolerance=args.eval_loss_tolerance,
+            skip_invalid=args.skip_invalid,
+            beam_pipeline_args=configs.beam_pipeline_args(beam_mode, args.beam_workers),
+            enable_cache=not args.no_cache,
+            schema_file=os.path.abspath(args.schema_file),
+        )
+        logging.set_verbosity(logging.INFO)
+        if not args.verbose:
+            progress.show_component_progress(len(pipeline.components))
+        print(f"running pipeline '{args.pipeline_name}' as run {run_id} (preset {args.preset}, Beam {beam_mode}"
+              f"{', no cache' if args.no_cache else ''}) on {data_path}, outputs in {args.output_root}",
+              file=sys.stderr)
+        local_runner.run_local_pipeline(pipeline, run_id)
+
+        record = run_record.read_run(configs.metadata_path(output_root, args.pipeline_name), run_id)
+        result = summary.build_summary(record)
+        summary_path = os.path.join(args.output_root, f"summary-{run_id.replace(':', '-')}.json")
+        with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
+            json.dump(result, f, indent=1)
+        if args.keep_runs is not None:
+            pruned = retention.prune(output_root, args.pipeline_name, args.keep_runs, args.keep_pushed)
     print(summary.format_summary(result))
+    if args.keep_runs is not None:
+        print(pruned)
     print(f"summary written to {summary_path}")
     return 0 if result["blessed"] else summary.NOT_BLESSED_EXIT_CODE
+
+
+# --- textrnn prune -----------------------------------------------------------------------------------------------
+
+
+def _add_prune(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "prune", parents=[_common_flags()], help="remove the artifacts of old pipeline runs",
+        description="Removes the artifacts of all but the newest pipeline runs from disk and marks them deleted in "
+                    "ML Metadata, as `textrnn run --keep-runs` does after a run (see textrnn/pipeline/retention.py).")
+    parser.add_argument("--output-root", default=configs.OUTPUT_ROOT,
+                        help="the output root of `textrnn run` (default $TEXTRNN_OUTPUT or ./textrnn_output)")
+    parser.add_argument("--pipeline-name", default=configs.PIPELINE_NAME)
+    _add_retention_flags(parser, required=True)
+    parser.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    parser.set_defaults(command=prune_runs)
+
+
+def prune_runs(args: argparse.Namespace) -> int:
+    """`textrnn prune`: retention on its own, under the run lock so no run is reading what goes."""
+    from textrnn.pipeline import retention, run_lock
+
+    output_root = os.path.abspath(args.output_root)
+    if not os.path.exists(configs.metadata_path(output_root, args.pipeline_name)):
+        raise retention.RetentionError(f"no run of pipeline '{args.pipeline_name}' is recorded under {output_root}")
+    with run_lock.exclusive_run(output_root, args.pipeline_name, "prune"):
+        print(retention.prune(output_root, args.pipeline_name, args.keep_runs, args.keep_pushed, args.dry_run))
+    return 0
 
 
 # --- textrnn presets ---------------------------------------------------------------------------------------------
@@ -241,7 +304,8 @@ def score_headlines(args: argparse.Namespace) -> int:
     """`textrnn predict`: the latest pushed version's probability for each headline, as a table or JSON."""
     from textrnn.pipeline import predict
 
-    headlines = list(args.headlines)
+    headlines = [predict.check_headline(headline, f"headline argument {number}")
+                 for number, headline in enumerate(args.headlines, start=1)]
     for path in args.file:
         headlines += predict.read_headlines(path)
     if not headlines:
@@ -302,6 +366,9 @@ def _add_compile_kubeflow(subparsers) -> None:
     parser.add_argument("--eval-loss-tolerance", type=float, default=configs.EVAL_LOSS_TOLERANCE,
                         help="bless only if the eval binary cross-entropy is at most this much above the serving "
                              "model's (default %(default)s)")
+    parser.add_argument("--schema-file", default=kfp_configs.SCHEMA_FILE,
+                        help="the curated schema, at a path the pods can read (default: the image's copy, "
+                             "%(default)s)")
     parser.add_argument("--glove-dir", default=kfp_configs.GLOVE_DIR,
                         help="where the pods find GloVe files named without a folder, as book-glove names its "
                              "vectors (default %(default)s)")
@@ -329,6 +396,7 @@ def compile_kubeflow(args: argparse.Namespace) -> int:
         eval_loss_upper_bound=args.eval_loss_bound,
         eval_loss_tolerance=args.eval_loss_tolerance,
         glove_dir=args.glove_dir,
+        schema_file=args.schema_file,
     )
     tasks = spec["root"]["dag"]["tasks"]
     trainer = spec["deploymentSpec"]["executors"][f"{kfp_configs.TRAINER}_executor"]["container"].get("resources", {})
@@ -347,7 +415,7 @@ def compile_kubeflow(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textrnn", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="subcommand", required=True)
-    for add in (_add_run, _add_presets, _add_data, _add_glove_coverage, _add_predict, _add_compile_kubeflow):
+    for add in (_add_run, _add_prune, _add_presets, _add_data, _add_glove_coverage, _add_predict, _add_compile_kubeflow):
         add(subparsers)
     return parser
 

@@ -5,20 +5,31 @@
 
 Outputs go under $TEXTRNN_OUTPUT (default ./textrnn_output); the dataset is fetched, or copied from
 $TEXTRNN_DATA_MIRROR, on first use, unless $TEXTRNN_INPUT_DIR names a folder of headline JSON files.
+
+Local runs use TFX's cache: a component whose inputs and settings match a successful earlier execution
+reuses its outputs (so a rerun after a failure resumes where it stopped), except the components in
+`configs.ALWAYS_RUN`, which train, judge and push a new model every run. One run at a time uses an output
+root (see pipeline/run_lock.py).
 """
 from absl import logging
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.dsl.compiler import constants
+from tfx.orchestration.portable import runtime_parameter_utils
 
 from textrnn.pipeline import configs, data
 from textrnn.pipeline import pipeline as textrnn_pipeline
+from textrnn.pipeline.run_lock import exclusive_run, new_run_id
 
 
 def create_local_pipeline(
     output_root: str = configs.OUTPUT_ROOT, pipeline_name: str = configs.PIPELINE_NAME, **kwargs
 ) -> tfx.dsl.Pipeline:
-    """The pipeline with local paths for data, artifacts, metadata and pushed models."""
+    """The pipeline with local paths for data, artifacts, metadata and pushed models; cached unless
+    `enable_cache=False` is passed."""
     if "data_path" not in kwargs:
         kwargs["data_path"] = configs.INPUT_DIR or data.ensure_dataset()
+    kwargs.setdefault("enable_cache", True)
     return textrnn_pipeline.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=configs.pipeline_root(output_root, pipeline_name),
@@ -30,8 +41,23 @@ def create_local_pipeline(
     )
 
 
+def run_local_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str) -> None:
+    """Runs `pipeline` with LocalDagRunner as run `run_id` (its pipeline-run context in ML Metadata), the
+    components in configs.ALWAYS_RUN never taken from the cache."""
+    ir = compiler.Compiler().compile(pipeline)
+    # LocalDagRunner would stamp its own id; substituted here first, ours is the one the run records.
+    runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in configs.ALWAYS_RUN:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+
+
 def run():
-    tfx.orchestration.LocalDagRunner().run(create_local_pipeline())
+    pipeline = create_local_pipeline()
+    run_id = new_run_id()
+    with exclusive_run(configs.OUTPUT_ROOT, pipeline.pipeline_info.pipeline_name, run_id):
+        run_local_pipeline(pipeline, run_id)
 
 
 if __name__ == "__main__":

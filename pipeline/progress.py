@@ -5,21 +5,27 @@ import sys
 import time
 
 _COMPONENT_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
+_CACHE_HIT = re.compile(r"^A cached execution \d+ is used\.$")
 
 
 class ComponentProgress(logging.Filter):
-    """A log filter that prints `[i/n] Component running / finished in Xs` and drops records below ERROR."""
+    """A log filter that prints `[i/n] Component running / finished (or reused from the cache) in Xs` and drops
+    records below ERROR."""
 
     def __init__(self, component_count: int, stream=sys.stderr):
         super().__init__()
         self._count = component_count
         self._stream = stream
         self._started = {}
+        self._cached = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         match = _COMPONENT_EVENT.match(record.getMessage())
         if match:
             self._report(*match.groups())
+            return False
+        if _CACHE_HIT.match(record.getMessage()) and self._started:
+            self._cached.add(list(self._started)[-1])
             return False
         return record.levelno >= logging.ERROR
 
@@ -30,7 +36,8 @@ class ComponentProgress(logging.Filter):
             print(f"[{position}/{self._count}] {component} running ...", file=self._stream, flush=True)
         else:
             seconds = time.monotonic() - self._started.get(component, time.monotonic())
-            print(f"      {component} finished in {seconds:.1f}s", file=self._stream, flush=True)
+            how = "reused from the cache" if component in self._cached else "finished"
+            print(f"      {component} {how} in {seconds:.1f}s", file=self._stream, flush=True)
 
 
 def show_component_progress(component_count: int) -> ComponentProgress:

@@ -37,8 +37,19 @@ def latest_run(metadata_path: str) -> RunRecord:
     runs = store.get_contexts_by_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME)
     if not runs:
         raise LookupError(f"no pipeline run is recorded in {metadata_path}")
-    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return _read_run(store, max(runs, key=lambda c: (c.create_time_since_epoch, c.id)))
 
+
+def read_run(metadata_path: str, run_id: str) -> RunRecord:
+    """Reads the run `run_id` from the metadata database at `metadata_path`, whatever ran after it."""
+    store = open_store(metadata_path)
+    run = store.get_context_by_type_and_name(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME, run_id)
+    if run is None:
+        raise LookupError(f"no pipeline run {run_id} is recorded in {metadata_path}")
+    return _read_run(store, run)
+
+
+def _read_run(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> RunRecord:
     node_type_id = store.get_context_type(constants.NODE_CONTEXT_TYPE_NAME).id
     states, outputs, seconds = {}, {}, {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):

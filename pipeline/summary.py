@@ -150,7 +150,8 @@ def training_outputs(run_dir: str) -> dict:
 
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None) -> dict:
     """Collects what a user wants to know about a finished run."""
-    summary = {"run_id": record.run_id, "components": record.states}
+    summary = {"run_id": record.run_id, "components": record.states,
+               "reused": [node for node, state in record.states.items() if state == "CACHED"]}
     examples = record.output("JsonExampleGen", "examples")
     summary["quarantined_records"] = custom_property(examples, "quarantined_records", 0)
 
@@ -209,6 +210,8 @@ def format_summary(summary: dict) -> str:
     lines = [f"textrnn run {summary['run_id']}"]
     states = summary["components"]
     lines.append("components: " + ", ".join(f"{node} {state.lower()}" for node, state in states.items()))
+    if summary.get("reused"):
+        lines.append("reused from an earlier run (TFX cache; --no-cache reruns them): " + ", ".join(summary["reused"]))
     if summary.get("quarantined_records"):
         lines.append(f"quarantined records: {summary['quarantined_records']} (see the ExampleGen output)")
     metrics = summary.get("eval_metrics", {})
