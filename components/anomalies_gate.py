@@ -8,7 +8,11 @@ Four checks, every anomaly listed:
 - expectations the schema cannot state (TFDV has no bound on a class's share or a string's length): the share
   of sarcastic headlines and the mean headline length in every split (configs.DATA_EXPECTATIONS).
 
-Skew and drift are TFDV's comparators (`tfdv.validate_statistics` with serving or previous statistics).
+Skew and drift are TFDV's comparators (`tfdv.validate_statistics` with serving or previous statistics), with
+one change: a comparator's L-infinity threshold is raised, for a pair of samples, to what sampling alone
+gives (NOISE_STANDARD_ERRORS standard errors of the difference of two shares), so that small datasets, whose
+splits of a few dozen examples differ by 0.1 or more by chance, are not stopped for noise. On the full
+dataset the schema's 0.1 stands (the floor is 0.04 for eval against train).
 
 Example:
 
@@ -19,7 +23,9 @@ Example:
 ...               schema=channel("Schema")).id
 'AnomaliesGate'
 """
+import copy
 import json
+import math
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -37,6 +43,8 @@ Parameter = tfx.dsl.components.Parameter
 # The splits whose label distribution is compared with the training split's (skew).
 SKEW_SPLITS = ("eval", "test")
 TRAIN_SPLIT = "train"
+# How many standard errors of the difference of two shares a skew or drift must exceed to count.
+NOISE_STANDARD_ERRORS = 4
 # The expectations' keys, as configs.DATA_EXPECTATIONS names them: [low, high] each.
 SARCASTIC_SHARE = "sarcastic_share"
 HEADLINE_MEAN_CHARACTERS = "headline_mean_characters"
@@ -76,6 +84,22 @@ def load_split_statistics(statistics_artifact, split: str) -> statistics_pb2.Dat
     return stats_artifact_utils.load_statistics(statistics_artifact, split).proto()
 
 
+def noise_floor(count_a: int, count_b: int) -> float:
+    """NOISE_STANDARD_ERRORS standard errors of the difference between a share measured on `count_a` and on
+    `count_b` examples, at its largest (a share of one half)."""
+    return NOISE_STANDARD_ERRORS * 0.5 * math.sqrt(1 / max(count_a, 1) + 1 / max(count_b, 1))
+
+
+def _with_floor(schema: schema_pb2.Schema, floor: float) -> schema_pb2.Schema:
+    """The schema with every L-infinity comparator threshold raised to at least `floor`."""
+    raised = copy.deepcopy(schema)
+    for feature in raised.feature:
+        for comparator in (feature.skew_comparator, feature.drift_comparator):
+            if comparator.HasField("infinity_norm"):
+                comparator.infinity_norm.threshold = max(comparator.infinity_norm.threshold, floor)
+    return raised
+
+
 def comparator_anomalies(
     schema: schema_pb2.Schema,
     statistics: Dict[str, statistics_pb2.DatasetFeatureStatisticsList],
@@ -84,14 +108,19 @@ def comparator_anomalies(
     """Skew of each SKEW_SPLITS split against `train`, and drift of `train` against `baseline_train`."""
     import tensorflow_data_validation as tfdv
 
+    def examples(split_statistics):
+        return split_statistics.datasets[0].num_examples
+
     lines = []
     train = statistics[TRAIN_SPLIT]
     for split in SKEW_SPLITS:
         if split in statistics:
-            found = tfdv.validate_statistics(train, schema, serving_statistics=statistics[split])
+            floor = noise_floor(examples(train), examples(statistics[split]))
+            found = tfdv.validate_statistics(train, _with_floor(schema, floor), serving_statistics=statistics[split])
             lines += _describe(found, f"skew, split '{split}' against '{TRAIN_SPLIT}'", comparators_only=True)
     if baseline_train is not None:
-        found = tfdv.validate_statistics(train, schema, previous_statistics=baseline_train)
+        floor = noise_floor(examples(train), examples(baseline_train))
+        found = tfdv.validate_statistics(train, _with_floor(schema, floor), previous_statistics=baseline_train)
         lines += _describe(found, f"drift, split '{TRAIN_SPLIT}' against the latest blessed model's training data",
                            comparators_only=True)
     return lines

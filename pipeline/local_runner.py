@@ -13,7 +13,6 @@ root (see pipeline/run_lock.py).
 """
 from absl import logging
 from tfx import v1 as tfx
-from tfx.dsl.compiler import compiler
 from tfx.dsl.compiler import constants
 from tfx.orchestration.portable import runtime_parameter_utils
 
@@ -41,16 +40,28 @@ def create_local_pipeline(
     )
 
 
+class _IdentifiedLocalDagRunner(tfx.orchestration.LocalDagRunner):
+    """LocalDagRunner recording its run as `run_id`, with the components in configs.ALWAYS_RUN never taken
+    from the cache. Its `run` is LocalDagRunner's own, which the TFX CLI intercepts to read the pipeline."""
+
+    def __init__(self, run_id: str):
+        super().__init__()
+        self._run_id = run_id
+
+    def run_with_ir(self, pipeline, run_options=None):
+        # LocalDagRunner would stamp its own id; substituted here first, ours is the one the run records.
+        runtime_parameter_utils.substitute_runtime_parameter(
+            pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: self._run_id})
+        for node in pipeline.nodes:
+            if node.pipeline_node.node_info.id in configs.ALWAYS_RUN:
+                node.pipeline_node.execution_options.caching_options.enable_cache = False
+        return super().run_with_ir(pipeline, run_options)
+
+
 def run_local_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str) -> None:
     """Runs `pipeline` with LocalDagRunner as run `run_id` (its pipeline-run context in ML Metadata), the
     components in configs.ALWAYS_RUN never taken from the cache."""
-    ir = compiler.Compiler().compile(pipeline)
-    # LocalDagRunner would stamp its own id; substituted here first, ours is the one the run records.
-    runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    for node in ir.nodes:
-        if node.pipeline_node.node_info.id in configs.ALWAYS_RUN:
-            node.pipeline_node.execution_options.caching_options.enable_cache = False
-    tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+    _IdentifiedLocalDagRunner(run_id).run(pipeline)
 
 
 def run():
