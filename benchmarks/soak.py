@@ -26,22 +26,9 @@ import time
 
 import tensorflow as tf
 
+from benchmarks.performance import write_slice
 from textrnn.models.export import HEADLINES_SIGNATURE
-from textrnn.pipeline import configs, predict, retention, run_record
-
-DATASET = os.path.join("sarcasm", "Sarcasm_Headlines_Dataset.json")
-
-
-def write_slice(count: int, folder: str) -> str:
-    from textrnn.pipeline import data
-
-    source = os.path.join(data.ensure_dataset(), os.path.basename(DATASET))
-    os.makedirs(folder, exist_ok=True)
-    with open(source, "rb") as f, open(os.path.join(folder, "headlines.jsonl"), "wb") as out:
-        for _ in range(count):
-            out.write(next(f))
-    return folder
-
+from textrnn.pipeline import configs, data, predict, retention, run_record
 
 def loads_as_tf_serving(version_dir: str) -> str:
     """'' if the SavedModel loads in a graph-mode session and scores a headline, else what went wrong."""
@@ -169,7 +156,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="textrnn-soak-") as work:
-        data_dir = write_slice(args.headlines, os.path.join(work, "data"))
+        data_dir = write_slice(args.headlines, os.path.join(work, "data"), data.ensure_dataset())
         root = os.path.join(work, "root")
         rows, last_blessed_model = [], None
         for index in range(1, args.runs + 1):

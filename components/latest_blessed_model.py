@@ -22,12 +22,14 @@ from tfx.dsl.compiler import constants
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.types import standard_artifacts
 
+from textrnn.pipeline import run_record
+
 MODEL, BLESSING, STATISTICS = "model", "model_blessing", "statistics"
 # The node whose `statistics` output describes a run's training data.
 STATISTICS_NODE = "StatisticsGen"
 
 
-def _run_context(store: mlmd.MetadataStore, artifact_id: int) -> Optional[metadata_store_pb2.Context]:
+def producing_run(store: mlmd.MetadataStore, artifact_id: int) -> Optional[metadata_store_pb2.Context]:
     """The pipeline-run context of the execution that output the artifact."""
     producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
                  if e.type == metadata_store_pb2.Event.OUTPUT]
@@ -40,14 +42,8 @@ def _run_context(store: mlmd.MetadataStore, artifact_id: int) -> Optional[metada
 
 def run_statistics_id(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> Optional[int]:
     """The id of the artifact StatisticsGen output in a pipeline run (reused from the cache or not)."""
-    node_type = store.get_context_type(constants.NODE_CONTEXT_TYPE_NAME)
-    for execution in store.get_executions_by_context(run.id):
-        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type.id]
-        if any(name.split(".", 1)[-1] == STATISTICS_NODE for name in nodes):
-            for event in store.get_events_by_execution_ids([execution.id]):
-                if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps[0].key == STATISTICS:
-                    return event.artifact_id
-    return None
+    statistics = run_record.read_run_context(store, run).output(STATISTICS_NODE, STATISTICS)
+    return statistics.id if statistics is not None else None
 
 
 class LatestBlessedModelAndStatisticsStrategy(tfx.dsl.experimental.ResolverStrategy):
@@ -63,7 +59,7 @@ class LatestBlessedModelAndStatisticsStrategy(tfx.dsl.experimental.ResolverStrat
         result.update(LatestBlessedModelStrategy()._resolve(  # pylint: disable=protected-access
             {MODEL: list(input_dict[MODEL]), BLESSING: input_dict[BLESSING]}, MODEL, BLESSING))
         if result[MODEL]:
-            run = _run_context(store, result[MODEL][0].id)
+            run = producing_run(store, result[MODEL][0].id)
             statistics_id = run_statistics_id(store, run) if run else None
             result[STATISTICS] = [a for a in input_dict[STATISTICS] if a.id == statistics_id]
         return result

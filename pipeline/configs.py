@@ -47,11 +47,11 @@ SETUP_FILE = os.environ.get(
 )
 
 
-def input_bytes(data_path: str) -> int:
-    """Size of the file, or of all files under the folder, at `data_path`."""
-    if os.path.isfile(data_path):
-        return os.path.getsize(data_path)
-    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(data_path) for name in names)
+def disk_bytes(path: str) -> int:
+    """Size of the file, or of all files under the folder, at `path` (0 when there is none)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
 
 
 def resolve_beam_mode(mode: str, data_path: Optional[str] = None) -> str:
@@ -60,7 +60,7 @@ def resolve_beam_mode(mode: str, data_path: Optional[str] = None) -> str:
         raise ValueError(f"unknown Beam mode {mode!r}; one of {', '.join(BEAM_MODES)}")
     if mode != "auto":
         return mode
-    large = data_path is not None and input_bytes(data_path) > AUTO_MULTI_PROCESSING_BYTES
+    large = data_path is not None and disk_bytes(data_path) > AUTO_MULTI_PROCESSING_BYTES
     return "multi_processing" if large else "in_memory"
 
 

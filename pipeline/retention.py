@@ -25,7 +25,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 
-from textrnn.components.latest_blessed_model import run_statistics_id
+from textrnn.components.latest_blessed_model import producing_run, run_statistics_id
 from textrnn.errors import TextrnnError
 from textrnn.pipeline import configs
 from textrnn.pipeline.predict import pushed_versions
@@ -55,14 +55,6 @@ class PruneReport:
         return text
 
 
-def folder_bytes(path: str) -> int:
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(folder, name))
-               for folder, _, names in os.walk(path) for name in names
-               if not os.path.islink(os.path.join(folder, name)))
-
-
 def _run_artifact_ids(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> Set[int]:
     """Every artifact that an execution of the run read or wrote."""
     executions = [e.id for e in store.get_executions_by_context(run.id)]
@@ -78,14 +70,9 @@ def baseline_artifact_ids(store: mlmd.MetadataStore) -> Set[int]:
     models = {b.custom_properties["current_model_id"].int_value: b for b in blessings}
     model_id = max(models)  # LatestBlessedModelStrategy's choice: the blessed model with the highest id
     kept = {model_id, models[model_id].id}
-    run_type = store.get_context_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME)
-    producers = [e.execution_id for e in store.get_events_by_artifact_ids([model_id])
-                 if e.type == metadata_store_pb2.Event.OUTPUT]
-    for context in store.get_contexts_by_execution(producers[0]) if producers else []:
-        if context.type_id == run_type.id:
-            statistics = run_statistics_id(store, context)
-            kept |= {statistics} if statistics else set()
-    return kept
+    run = producing_run(store, model_id)
+    statistics = run_statistics_id(store, run) if run else None
+    return kept | ({statistics} if statistics else set())
 
 
 def prune(
@@ -120,14 +107,14 @@ def prune(
 
     report = PruneReport([r.name for r in kept_runs], [r.name for r in old_runs], dry_run=dry_run)
     report.artifacts_deleted = len(doomed)
-    report.bytes_freed = sum(folder_bytes(a.uri) for a in doomed if a.uri and os.path.exists(a.uri))
+    report.bytes_freed = sum(configs.disk_bytes(a.uri) for a in doomed if a.uri)
     if not dry_run:
         _delete_artifacts(store, doomed)
     if keep_pushed is not None:
         serving_dir = configs.serving_model_dir(output_root, pipeline_name)
         for version in pushed_versions(serving_dir)[:-keep_pushed]:
             path = os.path.join(serving_dir, str(version))
-            report.bytes_freed += folder_bytes(path)
+            report.bytes_freed += configs.disk_bytes(path)
             report.versions_deleted.append(str(version))
             if not dry_run:
                 shutil.rmtree(path)
@@ -153,6 +140,6 @@ def _delete_artifacts(store: mlmd.MetadataStore, artifacts: List[metadata_store_
 
 
 def describe_usage(output_root: str) -> Dict[str, int]:
-    """Bytes under the output root's pipelines, push destinations and metadata, for progress and the soak."""
-    return {name: folder_bytes(os.path.join(output_root, name)) if os.path.exists(os.path.join(output_root, name)) else 0
+    """Bytes under the output root's pipelines, push destinations and metadata (the soak benchmark's measure)."""
+    return {name: configs.disk_bytes(os.path.join(output_root, name))
             for name in ("pipelines", "serving_model", "metadata")}

@@ -37,7 +37,7 @@ def latest_run(metadata_path: str) -> RunRecord:
     runs = store.get_contexts_by_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME)
     if not runs:
         raise LookupError(f"no pipeline run is recorded in {metadata_path}")
-    return _read_run(store, max(runs, key=lambda c: (c.create_time_since_epoch, c.id)))
+    return read_run_context(store, max(runs, key=lambda c: (c.create_time_since_epoch, c.id)))
 
 
 def read_run(metadata_path: str, run_id: str) -> RunRecord:
@@ -46,10 +46,11 @@ def read_run(metadata_path: str, run_id: str) -> RunRecord:
     run = store.get_context_by_type_and_name(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME, run_id)
     if run is None:
         raise LookupError(f"no pipeline run {run_id} is recorded in {metadata_path}")
-    return _read_run(store, run)
+    return read_run_context(store, run)
 
 
-def _read_run(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> RunRecord:
+def read_run_context(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> RunRecord:
+    """Reads the run whose pipeline-run context is `run` from an open store."""
     node_type_id = store.get_context_type(constants.NODE_CONTEXT_TYPE_NAME).id
     states, outputs, seconds = {}, {}, {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):

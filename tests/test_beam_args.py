@@ -9,7 +9,7 @@ from textrnn.pipeline import configs
 
 
 def test_auto_runs_the_v1_dataset_in_memory(dataset_file):
-    assert configs.input_bytes(os.path.dirname(dataset_file)) >= os.path.getsize(dataset_file)
+    assert configs.disk_bytes(os.path.dirname(dataset_file)) >= os.path.getsize(dataset_file)
     assert configs.resolve_beam_mode("auto", os.path.dirname(dataset_file)) == "in_memory"
     assert configs.beam_pipeline_args("auto", data_path=os.path.dirname(dataset_file)) == []
 
