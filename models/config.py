@@ -33,7 +33,13 @@ class ModelConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     batch_size: int = 64
+    # Batches of headlines of similar length, each padded only to its longest (models/batching.py); False keeps
+    # every batch at max_length, as the book's notebook trains.
+    bucket_by_length: bool = True
     epochs: int = 10
+    # Validations per pass over the training data; early stopping counts its patience in validations and keeps
+    # the best. Four with a patience of two stops half an epoch after the best model instead of two epochs.
+    validations_per_epoch: int = 4
     early_stopping_patience: int = 2
     # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
     seed: Optional[int] = None
@@ -44,6 +50,8 @@ class ModelConfig:
             raise ValueError("lstm_units needs at least one layer")
         if self.vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        if self.validations_per_epoch < 1:
+            raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

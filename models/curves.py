@@ -13,12 +13,14 @@ LOSS_PNG = "loss.png"
 
 
 def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: str) -> None:
-    """Writes a PNG of `metric` and `val_<metric>` against the epoch number."""
-    epochs = range(1, len(history[metric]) + 1)
+    """Writes a PNG of `metric` and `val_<metric>` against the epoch (`history["epoch"]`, passes over the
+    training data at each validation, when the history has it)."""
+    epochs = history.get("epoch") or range(1, len(history[metric]) + 1)
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    axes.plot(epochs, history[metric], "b-", label=f"training {metric}")
+    marker = "." if len(epochs) > 1 and epochs[1] - epochs[0] < 1 else None  # several validations per epoch
+    axes.plot(epochs, history[metric], "b-", marker=marker, label=f"training {metric}")
     if f"val_{metric}" in history:
-        axes.plot(epochs, history[f"val_{metric}"], "r-", label=f"validation {metric}")
+        axes.plot(epochs, history[f"val_{metric}"], "r-", marker=marker, label=f"validation {metric}")
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(metric)

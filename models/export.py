@@ -66,9 +66,11 @@ class ServingModule(tf.Module):
         self._raw_spec = raw_spec
 
     def _probability(self, raw_features):
-        transformed = self.tft_layer(raw_features)
-        ids = {features.TOKEN_IDS_KEY: transformed[features.TOKEN_IDS_KEY]}
-        probability = self._model(ids, training=False)
+        ids = self.tft_layer(raw_features)[features.TOKEN_IDS_KEY]
+        # Only as many steps as the batch's longest headline: the rest is masked padding, which the LSTMs would
+        # still run through.
+        width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != features.PAD_ID, tf.int32), axis=1)), 1)
+        probability = self._model({features.TOKEN_IDS_KEY: ids[:, :width]}, training=False)
         return {OUTPUT_KEY: tf.reshape(probability, [-1])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

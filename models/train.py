@@ -18,6 +18,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from textrnn.errors import TextrnnError
+from textrnn.models.batching import bucketed_batches
 from textrnn.models.config import ModelConfig
 from textrnn.models.curves import plot_history
 from textrnn.models.export import export_serving_model
@@ -30,11 +31,12 @@ READ_BATCH_SIZE = 1024
 SHUFFLE_BUFFER_SIZE = 10_000
 
 
-def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle):
+def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucketed=True):
     """One pass over transformed examples as (features, label) batches.
 
     The examples are loaded into memory once (a transformed headline is `max_length` ids, so the full dataset
-    takes a few MB) and reshuffled each epoch when `shuffle` is set.
+    takes a few MB) and reshuffled each epoch when `shuffle` is set. `bucketed` pads each batch only to its
+    longest headline (see `textrnn.models.batching`); otherwise every batch keeps the Transform's `max_length`.
     """
     records = data_accessor.tf_dataset_factory(
         file_pattern,
@@ -48,6 +50,8 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
         raise ValueError(f"no transformed examples in {file_pattern}")
     inputs = {key: np.concatenate([batch[key] for batch, _ in batches]) for key in batches[0][0]}
     labels = np.concatenate([label for _, label in batches])
+    if bucketed:
+        return bucketed_batches(inputs, labels, batch_size, shuffle)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
@@ -91,23 +95,42 @@ class EpochTimer(keras.callbacks.Callback):
 
 def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,
           strategy: Optional[tf.distribute.Strategy] = None):
-    """Builds and fits the model with early stopping and TensorBoard; returns the model and its history."""
+    """Builds and fits the model with early stopping and TensorBoard; returns the model and its history.
+
+    The model is validated `config.validations_per_epoch` times per pass over `train_data` (whose cardinality
+    must be known when that is more than 1); early stopping counts its patience in validations and restores
+    the weights of the best one. The history has one entry per validation: `epoch` (passes over the training
+    data so far, e.g. 0.25), the metrics, and `epoch_seconds` (wall time since the previous validation,
+    validation included).
+    """
     strategy = strategy or distribution_strategy()
     logging.info("training with %s on %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_model(config, initial_embedding)
     model.summary(print_fn=logging.info)
+    timer = EpochTimer()
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
         ),
         keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
-        EpochTimer(),
+        timer,
     ]
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks,
-                        verbose=2)
+    checks = config.validations_per_epoch
+    if checks == 1:
+        history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                            callbacks=callbacks, verbose=2)
+        steps_per_check, steps_per_epoch = 1, 1
+    else:
+        steps_per_epoch = int(train_data.cardinality())
+        if steps_per_epoch <= 0:
+            raise ValueError("validations_per_epoch > 1 needs training data of known cardinality")
+        steps_per_check = -(-steps_per_epoch // checks)
+        history = model.fit(train_data.repeat(), validation_data=validation_data, epochs=config.epochs * checks,
+                            steps_per_epoch=steps_per_check, callbacks=callbacks, verbose=2)
     result = {name: [float(v) for v in values] for name, values in history.history.items()}
-    result["epoch_seconds"] = callbacks[-1].seconds
+    result["epoch"] = [round((i + 1) * steps_per_check / steps_per_epoch, 4) for i in range(len(result["loss"]))]
+    result["epoch_seconds"] = timer.seconds
     return model, result
 
 
@@ -146,9 +169,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         keras.utils.set_random_seed(config.seed)  # before the shuffle takes its seed from it
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     check_transform_fits(config, tf_transform_output)
-    train_data = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, config.batch_size, True)
-    validation_data = make_dataset(
-        fn_args.eval_files, fn_args.data_accessor, tf_transform_output, config.batch_size, False
+    train_data, validation_data = (
+        make_dataset(files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle,
+                     config.bucket_by_length)
+        for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
     )
     model, history = train(
         config, train_data, validation_data, fn_args.model_run_dir, embedding_matrix(config, tf_transform_output)

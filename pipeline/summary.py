@@ -137,11 +137,14 @@ def test_split_accuracy(serving_model, examples_uri: str):
 
 
 def training_outputs(run_dir: str) -> dict:
-    """Where the Trainer left its curves, history and TensorBoard logs, and how many epochs it ran."""
+    """Where the Trainer left its curves, history and TensorBoard logs, how many epochs it ran and at which
+    epoch it validated best (the weights it kept)."""
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
         history = json.load(f)
+    epochs = history.get("epoch") or list(range(1, len(history["loss"]) + 1))
     return {
-        "epochs": len(history["loss"]),
+        "epochs": epochs[-1],
+        "best_epoch": epochs[min(range(len(epochs)), key=history["val_loss"].__getitem__)],
         "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
         "history": os.path.join(run_dir, HISTORY_FILE),
         "tensorboard": os.path.join(run_dir, "tensorboard"),
@@ -229,7 +232,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"test split: accuracy {summary['test_accuracy']:.4f} on {summary['test_examples']} examples")
     training = summary.get("training")
     if training:
-        lines.append(f"training: {training['epochs']} epochs; curves {' and '.join(training['curves'])}")
+        lines.append(f"training: {training['epochs']:g} epochs, the best validation after {training['best_epoch']:g} "
+                     f"(its weights kept); curves {' and '.join(training['curves'])}")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
     reasons = not_blessed_reasons(summary)
     if summary["blessed"] or not reasons:

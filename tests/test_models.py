@@ -86,19 +86,24 @@ def noisy_data(n, seed):
     return {"headline_ids": rng.integers(2, 200, size=(n, 8))}, rng.integers(0, 2, size=(n,))
 
 
-def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path):
+@pytest.mark.parametrize("validations_per_epoch", [1, 4])
+def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path, validations_per_epoch):
     config = ModelConfig(vocab_size=200, embedding_dim=16, lstm_units=(16,), max_length=8, learning_rate=0.03,
-                         batch_size=32, epochs=30, early_stopping_patience=2, dropout=0.0)
+                         batch_size=32, epochs=30, early_stopping_patience=2, dropout=0.0,
+                         validations_per_epoch=validations_per_epoch)
     x, y = noisy_data(256, 0)
     val_x, val_y = noisy_data(128, 1)
     import tensorflow as tf
 
     to_dataset = lambda a, b: tf.data.Dataset.from_tensor_slices((a, b)).batch(32)  # noqa: E731
     model, history = train(config, to_dataset(x, y), to_dataset(val_x, val_y), str(tmp_path))
-    epochs_run = len(history["val_loss"])
-    assert epochs_run < config.epochs
+    validations = len(history["val_loss"])
+    assert validations < config.epochs * validations_per_epoch
     best = int(np.argmin(history["val_loss"]))
-    assert epochs_run == best + 1 + config.early_stopping_patience
+    assert validations == best + 1 + config.early_stopping_patience  # patience counts validations
+    # 8 batches per epoch: a validation every 8 / validations_per_epoch of them
+    assert history["epoch"] == [(i + 1) / validations_per_epoch for i in range(validations)]
+    assert len(history["epoch_seconds"]) == validations
     restored_loss = model.evaluate(to_dataset(val_x, val_y), verbose=0)[0]
     assert restored_loss == pytest.approx(history["val_loss"][best], rel=1e-4)
     assert os.listdir(tmp_path / "tensorboard")

@@ -346,10 +346,16 @@ def test_predict_command_scores_with_the_latest_pushed_version(pipeline_run, tex
     assert f"model version {os.path.basename(version_dir)}" in text.stderr
 
 
-def _epoch_rows(dataset):
+def _epoch_rows(dataset, max_length=40):
+    """The epoch's rows, padded back to max_length, with their labels; checks each batch is trimmed to its longest
+    headline and padded only at the end."""
     rows = []
     for batch, labels in dataset:
         ids = batch["headline_ids"].numpy()
+        lengths = (ids != 0).sum(axis=1)
+        assert ids.shape[1] == max(lengths.max(), 1) or ids.shape[1] == max_length
+        assert all(not row[length:].any() for row, length in zip(ids, lengths)), "padding inside a headline"
+        ids = np.pad(ids, ((0, 0), (0, max_length - ids.shape[1])))
         rows += [tuple(r) + (int(label),) for r, label in zip(ids, labels.numpy().reshape(-1))]
     return rows
 
@@ -369,7 +375,8 @@ def _transform_outputs(output_root):
     return transformed.uri, accessor, record.output("Transform", "transform_graph").uri
 
 
-def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run):
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run, bucketed):
     import tensorflow_transform as tft
 
     from textrnn.models.train import make_dataset
@@ -378,14 +385,22 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
     transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
     tft_output = tft.TFTransformOutput(transform_graph_uri)
     files = glob.glob(os.path.join(transformed_uri, "Split-train", "*"))
-    on_disk = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    spec = tft_output.transformed_feature_spec()
+    on_disk = [tuple(parsed["headline_ids"].numpy()) + (int(parsed["is_sarcastic"].numpy()),) for parsed in
+               tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda r: tf.io.parse_single_example(r, spec))]
 
-    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True)
+    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True, bucketed=bucketed)
     first, second = _epoch_rows(shuffled), _epoch_rows(shuffled)
-    assert len(first) == on_disk and sorted(first) == sorted(second)
+    assert sorted(first) == sorted(second) == sorted(on_disk)
     assert first != second
-    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False)
-    assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(first)
+    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False, bucketed=bucketed)
+    assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(on_disk)
+    widths = [batch["headline_ids"].shape[1] for batch, _ in shuffled]
+    assert len(widths) == -(-len(on_disk) // 32)
+    if bucketed:  # the real headlines average about 11 tokens of the 40
+        assert sum(widths) < 0.5 * 40 * len(widths)
+    else:
+        assert set(widths) == {40}
 
 
 def test_a_seed_makes_the_trainer_repeat_its_run(pipeline_run, tmp_path):

@@ -144,3 +144,19 @@ def test_trainer_refuses_a_transform_that_does_not_fit_the_model(transform_outpu
         check_transform_fits(dataclasses.replace(CONFIG, vocab_size=100), transform_output)
     with pytest.raises(TransformMismatchError, match="pads headlines to \\[40\\] ids, .* max_length 30"):
         check_transform_fits(dataclasses.replace(CONFIG, max_length=30), transform_output)
+
+
+def test_signatures_trim_padding_without_changing_the_probabilities(exported, transform_output):
+    """The signatures run the LSTMs only to the batch's longest headline; the Keras model on the full max_length
+    ids (what the Transform gives) scores the same."""
+    export_dir, model = exported
+    headlines = [b"area man wins argument with himself", b"senate passes bill", b"", b"!!!",
+                 b" ".join([b"word"] * 60)]
+    full = transform_output.transform_features_layer()(
+        {features.TEXT_KEY: tf.reshape(tf.constant(headlines), [-1, 1])})[features.TOKEN_IDS_KEY]
+    assert full.shape[1] == CONFIG.max_length
+    expected = model({features.TOKEN_IDS_KEY: full}, training=False).numpy().reshape(-1)
+    bundle = SessionBundle(export_dir)
+    for rows in (slice(0, 5), slice(0, 2), slice(2, 4)):  # all; short ones only; only headlines without words
+        served = bundle.run(HEADLINES_SIGNATURE, {"headline": np.array(headlines[rows], dtype=object)})[OUTPUT_KEY]
+        np.testing.assert_allclose(served, expected[rows], rtol=1e-5, atol=1e-6)
