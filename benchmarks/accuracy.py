@@ -24,7 +24,10 @@ from textrnn.pipeline import configs, run_record
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
-          "(validation included). A row with several training seeds gives their mean and the range of test "
+          "(validation included); epochs are passes over the training split until early stopping, with the "
+          "epoch of the best validation (whose weights are kept) in brackets, fractions where a preset validates "
+          "several times per epoch. The seeds of a row run one after the other on one output root, the later ones "
+          "reusing the data components from the TFX cache. A row with several training seeds gives their mean and the range of test "
           "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the "
           "experiment a book preset repeats, after its 30 epochs.")
 
@@ -58,7 +61,7 @@ def preset_args(name: str) -> list:
     return []
 
 
-def run_preset(name: str, seed: int, output_root: str, extra_args) -> dict:
+def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:
     """Runs the pipeline with one preset and seed; returns the measurements of that run."""
     started = time.perf_counter()
     command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--preset", name, "--seed", str(seed),
@@ -75,14 +78,16 @@ def run_preset(name: str, seed: int, output_root: str, extra_args) -> dict:
     with open(summary["training"]["history"]) as f:
         history = json.load(f)
     train_examples = count_records(record.output("JsonExampleGen", "examples").uri, "train")
-    epochs = len(history["loss"])
+    epochs = summary["training"]["epochs"]
     return {
         "preset": name,
+        "variant": variant,
         "seed": seed,
         "eval_loss": summary["eval_metrics"]["binary_crossentropy"],
         "eval_accuracy": summary["eval_metrics"]["binary_accuracy"],
         "test_accuracy": summary["test_accuracy"],
         "epochs": epochs,
+        "best_epoch": summary["training"]["best_epoch"],
         "wall_seconds": wall,
         "trainer_seconds": record.seconds["Trainer"],
         "examples_per_second": train_examples * epochs / sum(history["epoch_seconds"]),
@@ -103,7 +108,20 @@ def combine(runs) -> dict:
     row["seeds"] = [run["seed"] for run in runs]
     row["test_accuracies"] = [run["test_accuracy"] for run in runs]
     row["epochs"] = [run["epochs"] for run in runs]
+    row["best_epochs"] = [run["best_epoch"] for run in runs]
     return row
+
+
+def row_key(row) -> str:
+    return row["preset"] + (f" ({row['variant']})" if row.get("variant") else "")
+
+
+def _epochs(row) -> str:
+    epochs = row["epochs"] if isinstance(row["epochs"], list) else [row["epochs"]]
+    text = ", ".join(f"{e:g}" for e in epochs)
+    if row.get("best_epochs"):
+        text += " (best " + ", ".join(f"{e:g}" for e in row["best_epochs"]) + ")"
+    return text
 
 
 def _test_accuracy(row) -> str:
@@ -131,13 +149,12 @@ def markdown(rows, figures_dir: str) -> str:
     for row in rows:
         curves = " ".join(f"![{row['preset']}]({os.path.relpath(p, figures_dir)})" for p in row["figures"])
         book = BOOK_RESULTS.get(row["preset"], "")
-        epochs = ", ".join(map(str, row["epochs"])) if isinstance(row["epochs"], list) else row["epochs"]
         lines.append(
-            f"| {row['preset']} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {_test_accuracy(row)} "
-            f"| {book} | {epochs} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
+            f"| {row_key(row)} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {_test_accuracy(row)} "
+            f"| {book} | {_epochs(row)} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
-        notes.append(f"- {row['preset']} (measured {row['measured']}, {_seeds(row)}{conditions}): "
+        notes.append(f"- {row_key(row)} (measured {row['measured']}, {_seeds(row)}{conditions}): "
                      f"{PRESETS[row['preset']].description}.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
@@ -147,11 +164,11 @@ def load_rows(path: str) -> dict:
     if not os.path.exists(path):
         return {}
     with open(path) as f:
-        return {row["preset"]: row for row in json.load(f)}
+        return {row_key(row): row for row in json.load(f)}
 
 
 def write_report(rows_by_preset: dict, output_dir: str) -> str:
-    rows = [rows_by_preset[name] for name in PRESETS if name in rows_by_preset]
+    rows = sorted(rows_by_preset.values(), key=lambda row: (list(PRESETS).index(row["preset"]), row_key(row)))
     report = markdown(rows, output_dir)
     with open(os.path.join(output_dir, "accuracy.md"), "w") as f:
         f.write(f"# Accuracy benchmark\n\n{HEADER}\n\n{report}")
@@ -167,6 +184,9 @@ def main(argv=None) -> int:
                         help="comma-separated training seeds; each preset runs once per seed (default 0)")
     parser.add_argument("--output-dir", default="benchmarks/results", help="where the report and curves go")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks", help="pipeline outputs per preset")
+    parser.add_argument("--variant", help="label of rows measured with extra `textrnn run` flags (given after the "
+                        "benchmark's own), kept beside the preset's own row, e.g. --variant 'full-width batches' "
+                        "--no-bucket-by-length")
     parser.add_argument("--conditions", help="what else ran on the machine meanwhile, noted beside the rows")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite accuracy.md from accuracy.json without running anything")
@@ -179,16 +199,17 @@ def main(argv=None) -> int:
         get_preset(name)
     report = write_report(rows, args.output_dir)
     for name in names:
-        output_root = os.path.abspath(os.path.join(args.work_dir, name))
-        row = combine([run_preset(name, seed, output_root, extra) for seed in args.seeds])
+        output_root = os.path.abspath(os.path.join(args.work_dir, name + (f"-{args.variant}" if args.variant else "")))
+        row = combine([run_preset(name, seed, output_root, extra, args.variant) for seed in args.seeds])
         row["figures"] = []
         for path in row["curves"]:
-            target = os.path.join(args.output_dir, f"{name}-{os.path.basename(path)}")
+            slug = "".join(c if c.isalnum() else "-" for c in row_key(row).replace(" (", "-").rstrip(")"))
+            target = os.path.join(args.output_dir, f"{slug}-{os.path.basename(path)}")
             shutil.copyfile(path, target)
             row["figures"].append(target)
         if args.conditions:
             row["conditions"] = args.conditions
-        rows[name] = row
+        rows[row_key(row)] = row
         report = write_report(rows, args.output_dir)
     print(report)
     return 0

@@ -1,17 +1,21 @@
-"""Performance benchmark: what the pipeline costs beyond the model, each number against a baseline run here.
+"""Performance benchmark: what the pipeline costs, each number against a baseline measured in the same run.
 
-    scripts/run_benchmark.sh performance [--epochs 5] [--output-dir benchmarks/results]
+    scripts/run_benchmark.sh performance [--epochs 3] [--output-dir benchmarks/results]
 
-1. Trainer throughput: training examples/s inside the TFX Trainer against a bare Keras loop over the same
-   transformed examples with the same model and batch size (fastest epoch after the first: on this 2-core
-   machine the epochs of one quiet process vary between 8 and 18 s, so medians of a few epochs are noise).
-2. Pipeline overhead: per-component wall time from MLMD and the time outside model training, for Beam's
-   DirectRunner as `--beam-mode auto` picks it for this dataset (in_memory) and in multi_processing mode,
-   there with and without `--setup_file` (without it TFX packs its own installation in every Beam component).
-3. Serving: p50/p99 latency at batch 1 and throughput at batches 64 and 256 for both signatures of the
-   pushed SavedModel, against the Keras model called directly on token ids.
-4. Efficiency: achieved FLOP/s of the training step against this machine's peak, arithmetic written out.
-5. Scaling: Transform and training time at 1k, 5k and all headlines (`--beam-mode auto`).
+1. Against the notebook: `textrnn run` (the `default` preset, a fresh output root, the same epochs with early
+   stopping off) against `benchmarks/notebook.py`, the plain Keras script a reader of the book would copy (load,
+   vectorise, train, evaluate, export), each timed as a whole process, one after the other.
+2. Trainer throughput: training examples/s (epochs after the first, validation included) of the TFX Trainer with
+   full-width batches as before length bucketing, with bucketed batches, and with the default schedule (bucketed,
+   four validations per epoch), against the notebook's plain Keras epochs.
+3. Where the seconds outside training go: process start, each component (the Trainer without its epochs), the
+   gaps between components, and the summary, for the run of section 1.
+4. Serving: p50/p99 latency at batch 1 and throughput at batches 64 and 256 for both signatures of the pushed
+   SavedModel (which trim padding to the batch's longest headline), against the Keras model called directly on
+   the Transform's full-width token ids.
+5. Efficiency: FLOP/s of the training step counting every padded step, and counting real tokens only, against
+   this machine's peak, arithmetic written out.
+6. Scaling: Transform and training time at 1k, 5k and all headlines.
 """
 import argparse
 import glob
@@ -26,64 +30,80 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from textrnn.models.batching import bucketed_batches, token_lengths
 from textrnn.models.config import ModelConfig
 from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
-from textrnn.models.model import build_model
-from textrnn.models.train import EpochTimer, HISTORY_FILE, KERAS_MODEL_FILE
+from textrnn.models.train import HISTORY_FILE, KERAS_MODEL_FILE
 from textrnn.pipeline import configs, run_record
 from textrnn.preprocessing import features
 
 DATASET = "Sarcasm_Headlines_Dataset.json"
 
-
-# The pipeline runs of section 2: name -> (--beam-mode, environment overrides).
-OVERHEAD_RUNS = {
-    "auto (in_memory)": ("auto", {}),
-    "multi_processing": ("multi_processing", {}),
-    "multi_processing, TFX packs itself": ("multi_processing", {"TEXTRNN_BEAM_SETUP_FILE": ""}),
+# The Trainer settings of section 2: name -> `textrnn run` flags.
+TRAINER_VARIANTS = {
+    "full-width batches (before bucketing), 1 validation per epoch": ["--no-bucket-by-length", "--validations-per-epoch", "1"],
+    "bucketed batches, 1 validation per epoch": ["--validations-per-epoch", "1"],
+    "bucketed batches, 4 validations per epoch (the default)": [],
 }
+DEFAULT_VARIANT = "bucketed batches, 4 validations per epoch (the default)"
 
 
-def run_pipeline(output_root, epochs, beam_mode, input_dir=None, env=None):
-    """One `textrnn run` with a fixed number of epochs; returns its MLMD record and training history."""
+def run_pipeline(output_root, epochs, flags=(), input_dir=None):
+    """One `textrnn run` that trains exactly `epochs` epochs; returns its MLMD record, training history, and the
+    process's start time and wall time."""
     command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--output-root", output_root,
-               "--epochs", str(epochs), "--early-stopping-patience", str(epochs + 1), "--eval-loss-bound", "10", "--eval-loss-tolerance", "10",
-               "--beam-mode", beam_mode]
+               "--epochs", str(epochs), "--early-stopping-patience", "1000", "--eval-loss-bound", "10",
+               "--eval-loss-tolerance", "10", *flags]
     if input_dir:
         command += ["--input-dir", input_dir]
     print("==", " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    start = time.time()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.time() - start
     record = run_record.latest_run(configs.metadata_path(output_root))
     with open(os.path.join(record.output("Trainer", "model_run").uri, HISTORY_FILE)) as f:
-        return record, json.load(f)
+        return record, json.load(f), start, wall
 
 
-def steady_epoch_seconds(epoch_seconds):
-    """The fastest epoch after the first (which traces the model): the cost without interference."""
-    return min(epoch_seconds[1:] or epoch_seconds)
+def run_notebook(dataset_file, export_dir, epochs):
+    """benchmarks/notebook.py as its own process: its report, with the process's wall time."""
+    command = [sys.executable, "-m", "benchmarks.notebook", dataset_file, export_dir, "--epochs", str(epochs)]
+    print("==", " ".join(command), file=sys.stderr, flush=True)
+    start = time.time()
+    result = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["process_seconds"] = time.time() - start
+    return report
 
 
-def split_records(examples_uri, split, spec=None):
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    return dataset if spec is None else dataset.batch(4096).map(lambda b: tf.io.parse_example(b, spec))
+def steady_examples_per_second(history, train_examples):
+    """Training examples per second over the epochs after the first (which traces the model), validation
+    included; `history["epoch"]` places each validation in epochs when there are several per epoch."""
+    positions = history.get("epoch") or list(range(1, len(history["epoch_seconds"]) + 1))
+    previous = [0.0] + positions[:-1]
+    spans = list(zip(previous, positions, history["epoch_seconds"]))
+    later = [(end - begin, seconds) for begin, end, seconds in spans if begin >= 1.0 - 1e-6] or [
+        (end - begin, seconds) for begin, end, seconds in spans]  # one epoch only: all of it
+    return train_examples * sum(e for e, _ in later) / sum(s for _, s in later)
 
 
-def bare_keras_epoch_seconds(transformed_uri, config: ModelConfig, epochs):
-    """The same model trained by plain Keras on the Transform's output: seconds of its fastest steady epoch."""
-    spec = {features.TOKEN_IDS_KEY: tf.io.FixedLenFeature([config.max_length], tf.int64),
-            features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-    def load(split):
-        batches = list(split_records(transformed_uri, split, spec))
-        ids = np.concatenate([b[features.TOKEN_IDS_KEY].numpy() for b in batches])
-        labels = np.concatenate([b[features.LABEL_KEY].numpy() for b in batches])
-        return tf.data.Dataset.from_tensor_slices(({features.TOKEN_IDS_KEY: ids}, labels))
-    train = load("train").shuffle(10_000).batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-    validation = load("eval").batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-    model = build_model(config)
-    timer = EpochTimer()
-    model.fit(train, validation_data=validation, epochs=epochs, callbacks=[timer], verbose=0)
-    return steady_epoch_seconds(timer.seconds)
+def split_ids(transformed_uri, split, max_length):
+    """The token ids of one split of the Transform's output, [examples, max_length]."""
+    spec = {features.TOKEN_IDS_KEY: tf.io.FixedLenFeature([max_length], tf.int64)}
+    files = sorted(glob.glob(os.path.join(transformed_uri, f"Split-{split}", "*")))
+    batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
+        lambda b: tf.io.parse_example(b, spec))
+    return np.concatenate([b[features.TOKEN_IDS_KEY].numpy() for b in batches])
+
+
+def steps_per_example(ids, batch_size):
+    """LSTM steps per training example: real tokens, with bucketed batches, and with full-width batches."""
+    labels = np.zeros(len(ids), dtype=np.int64)
+    bucketed = sum(b[features.TOKEN_IDS_KEY].size
+                   for b, _ in bucketed_batches({features.TOKEN_IDS_KEY: ids}, labels, batch_size, True)
+                   .as_numpy_iterator())
+    return {"real tokens": float(token_lengths(ids).mean()), "bucketed": bucketed / len(ids),
+            "full width": float(ids.shape[1])}
 
 
 def time_calls(function, argument, repeats):
@@ -131,22 +151,18 @@ def serving_numbers(pushed_dir, model_run_dir, transform_graph_uri, headlines):
     return results
 
 
-def training_flops_per_example(config: ModelConfig):
-    """Multiply-adds counted as 2 FLOPs; backward pass taken as twice the forward pass."""
-    steps = config.max_length  # the LSTMs run every step; the mask only carries state over padding
-    lines, forward = [], 0
+def lstm_flops_per_step(config: ModelConfig):
+    """FLOPs of one time step of every BiLSTM layer, forward pass, multiply-adds counted as 2; and the dense head."""
+    lines, per_step = [], 0
     inputs = config.embedding_dim
     for units in config.lstm_units:
-        per_step = 2 * 4 * (inputs + units) * units  # four gates: W·x + U·h
-        per_layer = 2 * steps * per_step  # two directions
-        lines.append(f"BiLSTM({units}) on {inputs} inputs: 2 directions x {steps} steps x 2 x 4 x ({inputs}+{units}) x {units} = {per_layer:,}")
-        forward += per_layer
+        layer = 2 * 2 * 4 * (inputs + units) * units  # two directions, four gates: W·x + U·h
+        lines.append(f"BiLSTM({units}) on {inputs} inputs, per step: 2 directions x 2 x 4 x ({inputs}+{units}) x {units} = {layer:,}")
+        per_step += layer
         inputs = 2 * units
     dense = 2 * inputs * config.dense_units + 2 * config.dense_units
-    lines.append(f"Dense({config.dense_units}) and output: 2 x {inputs} x {config.dense_units} + 2 x {config.dense_units} = {dense:,}")
-    forward += dense
-    lines.append(f"forward {forward:,} FLOPs per example; training (forward + backward = 3x forward) {3 * forward:,}")
-    return 3 * forward, lines
+    lines.append(f"Dense({config.dense_units}) and output, per example: 2 x {inputs} x {config.dense_units} + 2 x {config.dense_units} = {dense:,}")
+    return per_step, dense, lines
 
 
 def peak_flops():
@@ -167,7 +183,7 @@ def write_slice(count, folder, mirror):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per training run (throughput: the fastest epoch after the first)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of every training run (throughput: the epochs after the first)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
     args = parser.parse_args(argv)
@@ -175,23 +191,22 @@ def main(argv=None):
 
     work = os.path.abspath(args.work_dir)
     dataset_dir = data.ensure_dataset()
-    config = ModelConfig(epochs=args.epochs, early_stopping_patience=args.epochs + 1)
+    config = ModelConfig()
 
-    runs = {name: run_pipeline(os.path.join(work, f"full-{index}"), args.epochs, mode, env=env)
-            for index, (name, (mode, env)) in enumerate(OVERHEAD_RUNS.items())}
-    record, history = runs["auto (in_memory)"]
-    train_examples = sum(1 for _ in split_records(record.output("JsonExampleGen", "examples").uri, "train"))
+    notebook = run_notebook(os.path.join(dataset_dir, DATASET), os.path.join(work, f"notebook-{time.time_ns()}"),
+                            args.epochs)
+    root = os.path.join(work, f"full-{time.time_ns()}")  # fresh: the notebook has no cache either
+    variants = {DEFAULT_VARIANT: run_pipeline(root, args.epochs)}
+    for name, flags in TRAINER_VARIANTS.items():  # the same root: only the Trainer onward runs again
+        if name != DEFAULT_VARIANT:
+            variants[name] = run_pipeline(root, args.epochs, flags)
+    record, history, start, wall = variants[DEFAULT_VARIANT]
+    transformed = record.output("Transform", "transformed_examples").uri
+    train_ids = split_ids(transformed, "train", config.max_length)
 
-    trainer_eps = {name: train_examples / steady_epoch_seconds(run_history["epoch_seconds"])
-                   for name, (_, run_history) in runs.items()}
-    bare_eps = train_examples / bare_keras_epoch_seconds(record.output("Transform", "transformed_examples").uri,
-                                                         config, args.epochs)
-
-    overhead = {}
-    for mode, (mode_record, mode_history) in runs.items():
-        total = sum(mode_record.seconds.values())
-        overhead[mode] = {"components": mode_record.seconds, "total": total,
-                          "outside_training": total - sum(mode_history["epoch_seconds"])}
+    throughput = {name: steady_examples_per_second(run[1], len(train_ids)) for name, run in variants.items()}
+    notebook_eps = steady_examples_per_second({"epoch_seconds": notebook["epoch_seconds"]}, notebook["train_examples"])
+    overhead = outside_training(record, history, start, wall)
 
     headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
     pushed = record.output("Pusher", "pushed_model")
@@ -199,18 +214,18 @@ def main(argv=None):
                               record.output("Trainer", "model_run").uri,
                               record.output("Transform", "transform_graph").uri, headlines)
 
-    flops, flop_lines = training_flops_per_example(config)
+    steps = steps_per_example(train_ids, config.batch_size)
     peak, peak_line = peak_flops()
-    achieved = flops * trainer_eps["auto (in_memory)"]
 
     scaling = {}
     for count in (1000, 5000):
         folder = write_slice(count, os.path.join(work, f"slice-{count}", "input"), dataset_dir)
-        scaling[count] = run_pipeline(os.path.join(work, f"slice-{count}", "run"), args.epochs, "auto", folder)
-    scaling[26709] = runs["auto (in_memory)"]
+        scaling[count] = run_pipeline(os.path.join(work, f"slice-{count}", f"run-{time.time_ns()}"), args.epochs,
+                                      input_dir=folder)
+    scaling[sum(1 for _ in open(os.path.join(dataset_dir, DATASET)))] = variants[DEFAULT_VARIANT]
 
-    report = render(args, train_examples, trainer_eps, bare_eps, overhead, serving, flop_lines, flops, achieved,
-                    peak, peak_line, scaling)
+    report = render(args, config, notebook, notebook_eps, wall, throughput, overhead, serving, steps, peak,
+                    peak_line, scaling)
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "performance.md"), "w") as f:
         f.write(report)
@@ -218,42 +233,75 @@ def main(argv=None):
     return 0
 
 
-def render(args, train_examples, trainer_eps, bare_eps, overhead, serving, flop_lines, flops, achieved, peak,
-           peak_line, scaling):
+def outside_training(record, history, start, wall):
+    """Seconds of the run outside model training: before the first component, each component (the Trainer
+    without its epochs), between components, and after the last one."""
+    training = sum(history["epoch_seconds"])
+    first = min(record.started.values())
+    last = max(record.started[node] + record.seconds[node] for node in record.seconds)
+    parts = {"process start (imports, data check, pipeline compile)": first - start}
+    for node, seconds in record.seconds.items():
+        parts[node + (" (without training)" if node == "Trainer" else "")] = seconds - (training if node == "Trainer" else 0)
+    parts["between components (TFX launcher)"] = (last - first) - sum(record.seconds.values())
+    parts["after the last component (summary: test accuracy, demo)"] = start + wall - last
+    return {"parts": parts, "training": training, "total": wall - training}
+
+
+def render(args, config, notebook, notebook_eps, wall, throughput, overhead, serving, steps, peak, peak_line,
+           scaling):
+    ratio = wall / notebook["process_seconds"]
     out = ["# Performance benchmark", "",
-           f"Machine: {os.cpu_count()} cores; full dataset; default model; {args.epochs} epochs per run; "
-           "`textrnn run` with its default `--beam-mode auto` unless a column says otherwise "
-           "(fastest epoch after the first, for throughput). Ratios are against baselines measured in the same run.", "",
-           "## 1. Trainer throughput", "",
+           f"Machine: {os.cpu_count()} cores; full dataset (26,709 headlines); `default` preset; {args.epochs} epochs "
+           "in every training run, early stopping off; measured one after the other in one run of "
+           f"`scripts/run_benchmark.sh performance` ({time.strftime('%Y-%m-%d %H:%M')}). Ratios are against "
+           "baselines measured in the same run.", "",
+           "## 1. Against the notebook (whole process, wall time)", "",
+           "| | wall time | ratio | training | test accuracy |", "| --- | --- | --- | --- | --- |",
+           f"| `benchmarks/notebook.py` (plain Keras: load, vectorise, train, evaluate, export; baseline) | "
+           f"{notebook['process_seconds']:.1f} s | 1.00 | {sum(notebook['epoch_seconds']):.1f} s | "
+           f"{notebook['test_accuracy']:.4f} |",
+           f"| `textrnn run` (whole pipeline, fresh output root) | {wall:.1f} s | **{ratio:.2f}** | "
+           f"{overhead['training']:.1f} s | |", "",
+           "The notebook's steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in notebook["steps"].items()) + ".", "",
+           "## 2. Trainer throughput", "",
            "| | training examples/s | ratio |", "| --- | --- | --- |",
-           f"| bare Keras on the transformed examples (baseline) | {bare_eps:.0f} | 1.00 |"]
-    out += [f"| TFX Trainer, {name} run | {eps:.0f} | {eps / bare_eps:.2f} |" for name, eps in trainer_eps.items()]
-    out += ["",
-           "## 2. Pipeline overhead (seconds, from MLMD)", "",
-           "| component | " + " | ".join(overhead) + " |", "| --- |" + " --- |" * len(overhead)]
-    for component in overhead["auto (in_memory)"]["components"]:
-        out.append(f"| {component} | " + " | ".join(f"{o['components'].get(component, 0):.1f}" for o in overhead.values()) + " |")
-    out.append("| total | " + " | ".join(f"{o['total']:.1f}" for o in overhead.values()) + " |")
-    out.append("| outside model training | " + " | ".join(f"{o['outside_training']:.1f}" for o in overhead.values()) + " |")
-    base = overhead["multi_processing, TFX packs itself"]["outside_training"]
-    out += ["", "Outside training, against multi_processing with TFX packing itself: "
-            + ", ".join(f"{name} {o['outside_training'] / base:.2f}" for name, o in overhead.items()) + ".", "",
-            "## 3. Serving (pushed SavedModel, this process, CPU)", "",
+           f"| notebook, plain Keras, full-width batches (baseline) | {notebook_eps:.0f} | 1.00 |"]
+    out += [f"| TFX Trainer, {name} | {eps:.0f} | {eps / notebook_eps:.2f} |" for name, eps in throughput.items()]
+    before = throughput[next(iter(TRAINER_VARIANTS))]
+    out += ["", "Against the Trainer's full-width batches: " + ", ".join(
+        f"{name} {eps / before:.2f}" for name, eps in throughput.items()) + ".", "",
+            "## 3. Outside training (the run of section 1)", "",
+            "| part | seconds |", "| --- | --- |"]
+    out += [f"| {part} | {seconds:.1f} |" for part, seconds in overhead["parts"].items()]
+    out += [f"| **total outside training** | **{overhead['total']:.1f}** |",
+            f"| training (the epochs, validation included) | {overhead['training']:.1f} |", "",
+            "## 4. Serving (pushed SavedModel, this process, CPU)", "",
             "| caller | p50 ms (batch 1) | p99 ms (batch 1) | headlines/s at 64 | headlines/s at 256 | batch-256 ratio to baseline |",
             "| --- | --- | --- | --- | --- | --- |"]
     baseline = serving["Keras model on token ids (baseline)"]["batch256_per_s"]
     for name, row in serving.items():
         out.append(f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['batch64_per_s']:.0f} | "
                    f"{row['batch256_per_s']:.0f} | {row['batch256_per_s'] / baseline:.2f} |")
-    out += ["", "## 4. Efficiency", ""] + [f"- {line}" for line in flop_lines] + [
-        f"- achieved: {flops:,} FLOPs x {achieved / flops:.0f} examples/s (Trainer, auto run) = {achieved / 1e9:.2f} GFLOP/s",
-        f"- peak: {peak_line} = {peak / 1e9:.1f} GFLOP/s FP32",
-        f"- efficiency: {achieved / peak:.1%} of peak", "",
-        "## 5. Scaling", "",
-        "| headlines | Transform s | training s (all epochs) | training s per 1k headlines |", "| --- | --- | --- | --- |"]
-    for count, (record, history) in sorted(scaling.items()):
+    per_step, dense, lines = lstm_flops_per_step(config)
+    out += ["", "## 5. Efficiency", ""] + [f"- {line}" for line in lines]
+    out.append("- LSTM steps per training example (train split): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
+    out.append("- training FLOPs per example = 3 x (forward: steps x per-step + dense head), backward taken as twice "
+               "the forward pass")
+    bucketed_eps = throughput[DEFAULT_VARIANT]
+    for label, eps, run_steps in (("full-width Trainer", before, steps["full width"]),
+                                  ("bucketed Trainer (default)", bucketed_eps, steps["bucketed"])):
+        padded = 3 * (run_steps * per_step + dense)
+        useful = 3 * (steps["real tokens"] * per_step + dense)
+        out.append(f"- {label}: {eps:.0f} examples/s; padded {padded:,.0f} FLOPs/example -> "
+                   f"{padded * eps / 1e9:.2f} GFLOP/s ({padded * eps / peak:.1%} of peak); useful (real tokens) "
+                   f"{useful:,.0f} FLOPs/example -> {useful * eps / 1e9:.2f} GFLOP/s ({useful * eps / peak:.1%} of peak)")
+    out += [f"- peak: {peak_line} = {peak / 1e9:.1f} GFLOP/s FP32", "",
+            "## 6. Scaling (default preset)", "",
+            "| headlines | Transform s | training s (all epochs) | training s per 1k headlines | wall time s |",
+            "| --- | --- | --- | --- | --- |"]
+    for count, (record, history, _, run_wall) in sorted(scaling.items()):
         training = sum(history["epoch_seconds"])
-        out.append(f"| {count} | {record.seconds['Transform']:.1f} | {training:.1f} | {training / count * 1000:.2f} |")
+        out.append(f"| {count} | {record.seconds['Transform']:.1f} | {training:.1f} | {training / count * 1000:.2f} | {run_wall:.1f} |")
     return "\n".join(out) + "\n"
 
 
