@@ -2,10 +2,10 @@
 
 The Transform pads every headline to `max_length` ids (40), while headlines average about 11 tokens; an LSTM
 runs every step it is given, masked or not, so most of a fixed-width epoch is spent on padding. Here each
-epoch takes a fresh random order, sorts it by length within windows of `window_batches` batches, cuts the
-windows into batches, shuffles the batch order and trims every batch to its longest row. Every example is
-seen exactly once per epoch, padding stays at the end (masked, so the LSTMs stay cuDNN-eligible), and only
-the last batch of an epoch is short.
+epoch takes a fresh random order (through the same shuffle buffer as full-width batches), sorts it by length
+within windows of `window_batches` batches, cuts the windows into batches, shuffles the batches within each
+window and trims every batch to its longest row. Every example is seen exactly once per epoch, padding stays
+at the end (masked, so the LSTMs stay cuDNN-eligible), and only the last batch of an epoch is short.
 """
 from typing import Dict
 
@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from textrnn.preprocessing import features
 
+# Examples in the shuffle buffer that orders each epoch, bucketed or not.
+SHUFFLE_BUFFER_SIZE = 10_000
 # Batches per sorted window: the larger, the less padding, but the more alike the lengths within a stretch of
 # training steps; at 64 headlines per batch a window of 3,200 headlines leaves about 3 % padding.
 WINDOW_BATCHES = 50
@@ -25,11 +27,12 @@ def token_lengths(ids: np.ndarray) -> np.ndarray:
 
 
 def bucketed_batches(inputs: Dict[str, np.ndarray], labels: np.ndarray, batch_size: int, shuffle: bool,
-                     window_batches: int = WINDOW_BATCHES) -> tf.data.Dataset:
+                     window_batches: int = WINDOW_BATCHES, shuffle_buffer: int = SHUFFLE_BUFFER_SIZE
+                     ) -> tf.data.Dataset:
     """(features, label) batches of in-memory examples, each trimmed to its longest headline.
 
     `inputs[TOKEN_IDS_KEY]` holds end-padded ids; other inputs pass through per example. With `shuffle`, the
-    order, the windows and the batch order change every epoch (seeded by TensorFlow's global seed); without it
+    order (a `shuffle_buffer`-example shuffle buffer), the windows and the batch order change every epoch (seeded by TensorFlow's global seed); without it
     the examples are sorted by length once and batched in that order, which is all validation needs.
 
     Example:
@@ -51,14 +54,14 @@ def bucketed_batches(inputs: Dict[str, np.ndarray], labels: np.ndarray, batch_si
 
     order = tf.data.Dataset.range(count)
     if shuffle:
-        order = order.shuffle(count, reshuffle_each_iteration=True)
+        order = order.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
         window = batch_size * window_batches
     else:
         window = count
     batches = order.batch(window).map(by_length).unbatch().batch(batch_size)
     batch_count = -(-count // batch_size)
-    if shuffle:
-        batches = batches.shuffle(batch_count, reshuffle_each_iteration=True)
+    if shuffle:  # within the window: batches then follow the shuffle buffer's order, as unbucketed ones do
+        batches = batches.shuffle(window_batches, reshuffle_each_iteration=True)
     batches = batches.apply(tf.data.experimental.assert_cardinality(batch_count))
 
     def gather(indices):

@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from textrnn.errors import TextrnnError
-from textrnn.models.batching import bucketed_batches
+from textrnn.models.batching import SHUFFLE_BUFFER_SIZE, bucketed_batches
 from textrnn.models.config import ModelConfig
 from textrnn.models.curves import plot_history
 from textrnn.models.export import export_serving_model
@@ -28,7 +28,6 @@ from textrnn.preprocessing import features
 KERAS_MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 READ_BATCH_SIZE = 1024
-SHUFFLE_BUFFER_SIZE = 10_000
 
 
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucketed=True):
