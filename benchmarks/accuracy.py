@@ -27,7 +27,8 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "(validation included); epochs are passes over the training split until early stopping, with the "
           "epoch of the best validation (whose weights are kept) in brackets, fractions where a preset validates "
           "several times per epoch. The seeds of a row run one after the other on one output root, the later ones "
-          "reusing the data components from the TFX cache. A row with several training seeds gives their mean and the range of test "
+          "reusing the data components from the TFX cache. Timing columns compare only rows measured on one day: "
+          "this machine's speed varies from day to day by up to 2x (the performance report measures side by side). A row with several training seeds gives their mean and the range of test "
           "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the "
           "experiment a book preset repeats, after its 30 epochs.")
 
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks", help="pipeline outputs per preset")
     parser.add_argument("--variant", help="label of rows measured with extra `textrnn run` flags (given after the "
                         "benchmark's own), kept beside the preset's own row, e.g. --variant 'full-width batches' "
-                        "--no-bucket-by-length")
+                        "--bucket-window 0")
     parser.add_argument("--conditions", help="what else ran on the machine meanwhile, noted beside the rows")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite accuracy.md from accuracy.json without running anything")

@@ -41,7 +41,7 @@ DATASET = "Sarcasm_Headlines_Dataset.json"
 
 # The Trainer settings of section 2: name -> `textrnn run` flags.
 TRAINER_VARIANTS = {
-    "full-width batches (before bucketing), 1 validation per epoch": ["--no-bucket-by-length", "--validations-per-epoch", "1"],
+    "full-width batches (before bucketing), 1 validation per epoch": ["--bucket-window", "0", "--validations-per-epoch", "1"],
     "bucketed batches, 1 validation per epoch": ["--validations-per-epoch", "1"],
     "bucketed batches, 4 validations per epoch (the default)": [],
 }
@@ -96,12 +96,11 @@ def split_ids(transformed_uri, split, max_length):
     return np.concatenate([b[features.TOKEN_IDS_KEY].numpy() for b in batches])
 
 
-def steps_per_example(ids, batch_size):
+def steps_per_example(ids, config: ModelConfig):
     """LSTM steps per training example: real tokens, with bucketed batches, and with full-width batches."""
     labels = np.zeros(len(ids), dtype=np.int64)
-    bucketed = sum(b[features.TOKEN_IDS_KEY].size
-                   for b, _ in bucketed_batches({features.TOKEN_IDS_KEY: ids}, labels, batch_size, True)
-                   .as_numpy_iterator())
+    batches = bucketed_batches({features.TOKEN_IDS_KEY: ids}, labels, config.batch_size, True, config.bucket_window)
+    bucketed = sum(b[features.TOKEN_IDS_KEY].size for b, _ in batches.as_numpy_iterator())
     return {"real tokens": float(token_lengths(ids).mean()), "bucketed": bucketed / len(ids),
             "full width": float(ids.shape[1])}
 
@@ -214,7 +213,7 @@ def main(argv=None):
                               record.output("Trainer", "model_run").uri,
                               record.output("Transform", "transform_graph").uri, headlines)
 
-    steps = steps_per_example(train_ids, config.batch_size)
+    steps = steps_per_example(train_ids, config)
     peak, peak_line = peak_flops()
 
     scaling = {}

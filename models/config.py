@@ -33,9 +33,10 @@ class ModelConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     batch_size: int = 64
-    # Batches of headlines of similar length, each padded only to its longest (models/batching.py); False keeps
-    # every batch at max_length, as the book's notebook trains.
-    bucket_by_length: bool = True
+    # Batches per window of headlines sorted by length (models/batching.py), each batch padded only to its
+    # longest headline; 1 pads random batches to their longest without grouping them; 0 keeps every batch at
+    # max_length, as the book's notebook trains.
+    bucket_window: int = 50
     epochs: int = 10
     # Validations per pass over the training data; early stopping counts its patience in validations and keeps
     # the best. Four with a patience of two stops half an epoch after the best model instead of two epochs.
@@ -50,6 +51,8 @@ class ModelConfig:
             raise ValueError("lstm_units needs at least one layer")
         if self.vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        if self.bucket_window < 0:
+            raise ValueError(f"bucket_window must be 0 (full-width batches) or more, got {self.bucket_window}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
         if not 0.0 <= self.dropout < 1.0:

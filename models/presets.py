@@ -24,7 +24,7 @@ class Preset:
 # The book trains with Keras' default batch size (32) for 30 epochs on full-width batches, validating once an
 # epoch; early stopping is ours.
 _BOOK = dict(vocab_size=20_000, embedding_dim=64, dense_units=24, learning_rate=1e-5, batch_size=32, epochs=30,
-             dropout=0.0, early_stopping_patience=5, punctuation_tokens=False, bucket_by_length=False,
+             dropout=0.0, early_stopping_patience=5, punctuation_tokens=False, bucket_window=0,
              validations_per_epoch=1)
 
 PRESETS: Dict[str, Preset] = {

@@ -30,12 +30,13 @@ HISTORY_FILE = "history.json"
 READ_BATCH_SIZE = 1024
 
 
-def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucketed=True):
+def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucket_window):
     """One pass over transformed examples as (features, label) batches.
 
     The examples are loaded into memory once (a transformed headline is `max_length` ids, so the full dataset
-    takes a few MB) and reshuffled each epoch when `shuffle` is set. `bucketed` pads each batch only to its
-    longest headline (see `textrnn.models.batching`); otherwise every batch keeps the Transform's `max_length`.
+    takes a few MB) and reshuffled each epoch when `shuffle` is set. A `bucket_window` of 1 or more pads each
+    batch only to its longest headline (see `textrnn.models.batching`); 0 keeps every batch at the Transform's
+    `max_length`.
     """
     records = data_accessor.tf_dataset_factory(
         file_pattern,
@@ -49,8 +50,8 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
         raise ValueError(f"no transformed examples in {file_pattern}")
     inputs = {key: np.concatenate([batch[key] for batch, _ in batches]) for key in batches[0][0]}
     labels = np.concatenate([label for _, label in batches])
-    if bucketed:
-        return bucketed_batches(inputs, labels, batch_size, shuffle)
+    if bucket_window:
+        return bucketed_batches(inputs, labels, batch_size, shuffle, bucket_window)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
@@ -170,7 +171,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_transform_fits(config, tf_transform_output)
     train_data, validation_data = (
         make_dataset(files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle,
-                     config.bucket_by_length)
+                     config.bucket_window)
         for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
     )
     model, history = train(

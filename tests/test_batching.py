@@ -54,7 +54,7 @@ def test_every_example_once_per_epoch_reshuffled_with_only_end_padding(count, ba
 
 def test_bucketing_removes_most_padding_from_headline_lengths():
     ids, labels = headlines(20_000)
-    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=True)
+    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=True, window_batches=50)
     padded_steps = sum(b[TOKEN_IDS_KEY].size for b, _ in dataset.as_numpy_iterator())
     real = int(token_lengths(ids).sum())
     assert padded_steps < 1.1 * real < 0.4 * ids.size
@@ -62,7 +62,7 @@ def test_bucketing_removes_most_padding_from_headline_lengths():
 
 def test_without_shuffle_the_batches_are_the_same_every_epoch():
     ids, labels = headlines(300)
-    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=False)
+    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=False, window_batches=50)
     first, widths = epoch(dataset)
     assert epoch(dataset)[0] == first and collections.Counter(first) == collections.Counter(
         tuple(r) + (int(label),) for r, label in zip(ids, labels))
@@ -74,6 +74,6 @@ def test_a_seed_repeats_the_epoch_order():
 
     def first_epoch(seed):
         keras.utils.set_random_seed(seed)
-        return epoch(bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 32, shuffle=True))[0]
+        return epoch(bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 32, shuffle=True, window_batches=50))[0]
 
     assert first_epoch(1) == first_epoch(1) != first_epoch(2)
