@@ -28,10 +28,11 @@ def bucketed_batches(inputs: Dict[str, np.ndarray], labels: np.ndarray, batch_si
     """(features, label) batches of in-memory examples, each trimmed to its longest headline.
 
     `inputs[TOKEN_IDS_KEY]` holds end-padded ids; other inputs pass through per example. With `shuffle`, the
-    order (a `shuffle_buffer`-example shuffle buffer), the windows and the batch order change every epoch (seeded by TensorFlow's global seed); without it
-    the examples are sorted by length once and batched in that order, which is all validation needs. The larger
-    `window_batches`, the less padding (at 64 headlines per batch, 50 batches leave about 4 %), but the more
-    alike the lengths within a batch; 1 keeps the batches of the shuffle buffer's order and only trims them.
+    order (through a `shuffle_buffer`-example shuffle buffer), the windows and the batch order change every
+    epoch (seeded by TensorFlow's global seed); without it the examples are sorted by length once and batched
+    in that order, which is all validation needs. The larger `window_batches`, the less padding (at 64
+    headlines per batch, 50 batches leave about 4 %), but the more alike the lengths within a batch; 1 keeps
+    the batches of the shuffle buffer's order and only trims them.
 
     Example:
 
