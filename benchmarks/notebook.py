@@ -7,8 +7,8 @@ It loads the headlines, splits them 80/10/10 in file order, vectorises them with
 (the vocabulary of the training split, padded at the end to max_length), trains the `default` preset's model
 (the same layers, dropout, optimiser, batch size) for a fixed number of epochs, evaluates it on the test split
 and exports a SavedModel for TF Serving. It prints one JSON line: the wall time of each step, the seconds of
-each epoch and the test accuracy. Only the settings come from textrnn (ModelConfig, which imports nothing
-heavy); everything else is Keras, as in the notebook.
+each epoch and the test accuracy. Only the settings and the epoch timer come from textrnn (ModelConfig and
+EpochTimer, which import nothing beyond Keras); everything else is Keras, as in the notebook.
 """
 import time
 
@@ -23,19 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from textrnn.models.config import ModelConfig  # noqa: E402
-
-
-class EpochSeconds(keras.callbacks.Callback):
-    """Each epoch's wall time (textrnn's EpochTimer lives beside the TFX imports the notebook must not pay for)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+from textrnn.models.epoch_timer import EpochTimer  # noqa: E402
 
 
 def main(argv=None):
@@ -74,7 +62,7 @@ def main(argv=None):
     ])
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
                   metrics=["accuracy"])
-    timer = EpochSeconds()
+    timer = EpochTimer()
     model.fit(ids[:train_end], labels[:train_end], batch_size=config.batch_size, epochs=args.epochs,
               validation_data=(ids[train_end:eval_end], labels[train_end:eval_end]), callbacks=[timer], verbose=2)
     now = step("train", now)

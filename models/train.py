@@ -6,7 +6,6 @@ model directory the SavedModel that the Evaluator and Pusher take.
 """
 import json
 import os
-import time
 from typing import List, Optional
 
 import keras
@@ -21,6 +20,7 @@ from textrnn.errors import TextrnnError
 from textrnn.models.batching import SHUFFLE_BUFFER_SIZE, bucketed_batches
 from textrnn.models.config import ModelConfig
 from textrnn.models.curves import plot_history
+from textrnn.models.epoch_timer import EpochTimer
 from textrnn.models.export import export_serving_model
 from textrnn.models.model import build_model
 from textrnn.preprocessing import features
@@ -77,20 +77,6 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     matrix, covered = glove.embedding_matrix(vocabulary, config.glove, config.vocab_size, config.embedding_dim)
     logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
     return matrix
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of each training epoch (validation included)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: List[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,

@@ -133,7 +133,7 @@ def test_summary_shows_the_shapes_of_any_batch():
 
 
 PUBLIC_MODULES = ["textrnn", "textrnn.errors", "textrnn.models.config", "textrnn.models.presets",
-                  "textrnn.models.model", "textrnn.models.batching", "textrnn.pipeline.tf_log_filter", "textrnn.components.json_example_gen",
+                  "textrnn.models.model", "textrnn.models.batching", "textrnn.models.epoch_timer", "textrnn.pipeline.tf_log_filter", "textrnn.components.json_example_gen",
                   "textrnn.components.atomic_pusher", "textrnn.components.anomalies_gate",
                   "textrnn.components.glove_coverage", "textrnn.pipeline.pipeline",
                   "textrnn.components.latest_pushed_model", "textrnn.components.baseline_evaluator",
