@@ -101,7 +101,8 @@ def split_ids(transformed_uri, split, max_length):
 def steps_per_example(ids, config: ModelConfig):
     """LSTM steps per training example: real tokens, with bucketed batches, and with full-width batches."""
     labels = np.zeros(len(ids), dtype=np.int64)
-    batches = bucketed_batches({features.TOKEN_IDS_KEY: ids}, labels, config.batch_size, True, config.bucket_window)
+    examples = tf.data.Dataset.from_tensor_slices(({features.TOKEN_IDS_KEY: ids}, labels))
+    batches = bucketed_batches(examples, len(ids), config.batch_size, True, config.bucket_window)
     bucketed = sum(b[features.TOKEN_IDS_KEY].size for b, _ in batches.as_numpy_iterator())
     return {"real tokens": float(token_lengths(ids).mean()), "bucketed": bucketed / len(ids),
             "full width": float(ids.shape[1])}

@@ -41,6 +41,8 @@ class ModelConfig:
     # Validations per pass over the training data; early stopping counts its patience in validations and keeps
     # the best. Four with a patience of two stops half an epoch after the best model instead of two epochs.
     validations_per_epoch: int = 4
+    # A transformed split larger than this in memory is streamed from disk every epoch instead of loaded once.
+    memory_budget_mb: int = 256
     early_stopping_patience: int = 2
     # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
     seed: Optional[int] = None
@@ -53,6 +55,8 @@ class ModelConfig:
             raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
         if self.bucket_window < 0:
             raise ValueError(f"bucket_window must be 0 (full-width batches) or more, got {self.bucket_window}")
+        if self.memory_budget_mb < 0:
+            raise ValueError(f"memory_budget_mb must be 0 (always stream) or more, got {self.memory_budget_mb}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
         if not 0.0 <= self.dropout < 1.0:

@@ -30,13 +30,21 @@ HISTORY_FILE = "history.json"
 READ_BATCH_SIZE = 1024
 
 
-def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucket_window):
-    """One pass over transformed examples as (features, label) batches.
+def example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
+    """Bytes one transformed example takes in memory (its label included)."""
+    return sum(int(np.prod(spec.shape)) * spec.dtype.size
+               for spec in tf_transform_output.transformed_feature_spec().values())
 
-    The examples are loaded into memory once (a transformed headline is `max_length` ids, so the full dataset
-    takes a few MB) and reshuffled each epoch when `shuffle` is set. A `bucket_window` of 1 or more pads each
-    batch only to its longest headline (see `textrnn.models.batching`); 0 keeps every batch at the Transform's
-    `max_length`.
+
+def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucket_window,
+                 memory_budget_mb):
+    """One pass over transformed examples as (features, label) batches, reshuffled each epoch when `shuffle`.
+
+    A split that takes at most `memory_budget_mb` in memory (a transformed headline is `max_length` ids: the
+    v1 dataset's train split takes 7 MB) is loaded once and served from memory; a larger one is streamed from
+    its files every epoch through the same shuffle buffer, so memory stays bounded whatever the data's size.
+    A `bucket_window` of 1 or more pads each batch only to its longest headline (see
+    `textrnn.models.batching`); 0 keeps every batch at the Transform's `max_length`.
     """
     records = data_accessor.tf_dataset_factory(
         file_pattern,
@@ -45,17 +53,29 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
         ),
         tf_transform_output.transformed_metadata.schema,
     )
-    batches = list(records.as_numpy_iterator())
-    if not batches:
+    budget, per_example = memory_budget_mb * 2**20, example_bytes(tf_transform_output)
+    loaded, count = [], 0
+    for batch in records.as_numpy_iterator():  # loads the split, or only counts it once it is over the budget
+        count += len(batch[1])
+        if loaded is not None:
+            loaded.append(batch)
+            if count * per_example > budget:
+                loaded = None
+    if not count:
         raise ValueError(f"no transformed examples in {file_pattern}")
-    inputs = {key: np.concatenate([batch[key] for batch, _ in batches]) for key in batches[0][0]}
-    labels = np.concatenate([label for _, label in batches])
+    if loaded is not None:
+        inputs = {key: np.concatenate([inputs[key] for inputs, _ in loaded]) for key in loaded[0][0]}
+        examples = tf.data.Dataset.from_tensor_slices((inputs, np.concatenate([label for _, label in loaded])))
+    else:
+        logging.info("streaming %d examples (%.0f MB in memory, over the budget of %d MB) from %s",
+                     count, count * per_example / 2**20, memory_budget_mb, file_pattern)
+        examples = records.unbatch()
     if bucket_window:
-        return bucketed_batches(inputs, labels, batch_size, shuffle, bucket_window)
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+        return bucketed_batches(examples, count, batch_size, shuffle, bucket_window)
     if shuffle:
-        dataset = dataset.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        examples = examples.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
+    batches = examples.batch(batch_size).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.Strategy:
@@ -157,7 +177,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_transform_fits(config, tf_transform_output)
     train_data, validation_data = (
         make_dataset(files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle,
-                     config.bucket_window)
+                     config.bucket_window, config.memory_budget_mb)
         for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
     )
     model, history = train(

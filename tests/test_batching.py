@@ -5,6 +5,7 @@ import collections
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from textrnn.models.batching import bucketed_batches, token_lengths
 from textrnn.preprocessing.features import TOKEN_IDS_KEY
@@ -20,6 +21,10 @@ def headlines(count, max_length=40, seed=0):
         ids[row, :length] = rng.integers(2, 500, length)
         ids[row, 0] = 1000 + row if length else 0
     return ids, rng.integers(0, 2, count)
+
+
+def examples_of(ids, labels):
+    return tf.data.Dataset.from_tensor_slices(({TOKEN_IDS_KEY: ids}, labels))
 
 
 def epoch(dataset, max_length=40):
@@ -40,7 +45,7 @@ def epoch(dataset, max_length=40):
 def test_every_example_once_per_epoch_reshuffled_with_only_end_padding(count, batch_size):
     ids, labels = headlines(count)
     keras.utils.set_random_seed(3)
-    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, batch_size, shuffle=True, window_batches=4)
+    dataset = bucketed_batches(examples_of(ids, labels), len(labels), batch_size, shuffle=True, window_batches=4)
     expected = collections.Counter(tuple(r) + (int(label),) for r, label in zip(ids, labels))
     first, first_widths = epoch(dataset)
     second, _ = epoch(dataset)
@@ -54,7 +59,7 @@ def test_every_example_once_per_epoch_reshuffled_with_only_end_padding(count, ba
 
 def test_bucketing_removes_most_padding_from_headline_lengths():
     ids, labels = headlines(20_000)
-    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=True, window_batches=50)
+    dataset = bucketed_batches(examples_of(ids, labels), len(labels), 64, shuffle=True, window_batches=50)
     padded_steps = sum(b[TOKEN_IDS_KEY].size for b, _ in dataset.as_numpy_iterator())
     real = int(token_lengths(ids).sum())
     assert padded_steps < 1.1 * real < 0.4 * ids.size
@@ -62,7 +67,7 @@ def test_bucketing_removes_most_padding_from_headline_lengths():
 
 def test_without_shuffle_the_batches_are_the_same_every_epoch():
     ids, labels = headlines(300)
-    dataset = bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 64, shuffle=False, window_batches=50)
+    dataset = bucketed_batches(examples_of(ids, labels), len(labels), 64, shuffle=False, window_batches=50)
     first, widths = epoch(dataset)
     assert epoch(dataset)[0] == first and collections.Counter(first) == collections.Counter(
         tuple(r) + (int(label),) for r, label in zip(ids, labels))
@@ -74,6 +79,6 @@ def test_a_seed_repeats_the_epoch_order():
 
     def first_epoch(seed):
         keras.utils.set_random_seed(seed)
-        return epoch(bucketed_batches({TOKEN_IDS_KEY: ids}, labels, 32, shuffle=True, window_batches=50))[0]
+        return epoch(bucketed_batches(examples_of(ids, labels), len(labels), 32, shuffle=True, window_batches=50))[0]
 
     assert first_epoch(1) == first_epoch(1) != first_epoch(2)

@@ -375,8 +375,10 @@ def _transform_outputs(output_root):
     return transformed.uri, accessor, record.output("Transform", "transform_graph").uri
 
 
-@pytest.mark.parametrize("bucket_window", [50, 1, 0])
-def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run, bucket_window):
+@pytest.mark.parametrize("bucket_window,memory_budget_mb", [(50, 256), (1, 256), (0, 256), (50, 0), (0, 0)],
+                         ids=["bucketed", "trimmed", "full-width", "bucketed-streamed", "full-width-streamed"])
+def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_run, bucket_window,
+                                                                     memory_budget_mb):
     import tensorflow_transform as tft
 
     from textrnn.models.train import make_dataset
@@ -389,11 +391,13 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
     on_disk = [tuple(parsed["headline_ids"].numpy()) + (int(parsed["is_sarcastic"].numpy()),) for parsed in
                tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda r: tf.io.parse_single_example(r, spec))]
 
-    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True, bucket_window=bucket_window)
+    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True, bucket_window=bucket_window,
+                            memory_budget_mb=memory_budget_mb)
     first, second = _epoch_rows(shuffled), _epoch_rows(shuffled)
     assert sorted(first) == sorted(second) == sorted(on_disk)
     assert first != second
-    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False, bucket_window=bucket_window)
+    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False, bucket_window=bucket_window,
+                            memory_budget_mb=memory_budget_mb)
     assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(on_disk)
     widths = [batch["headline_ids"].shape[1] for batch, _ in shuffled]
     assert len(widths) == -(-len(on_disk) // 32)
