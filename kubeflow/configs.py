@@ -48,9 +48,10 @@ TRAINER_MEMORY = os.environ.get("TEXTRNN_KFP_TRAINER_MEMORY", "16G")
 DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
 TRAINER = "Trainer"
 
-# Which Beam runner the data components use: "direct" (inside each component's pod), "dataflow" or "flink".
+# Which Beam runner the data components use: "direct" (inside each component's pod), "dataflow", "flink", or
+# "portable" (any job service of Beam's portable job API, e.g. Spark's job server).
 BEAM_RUNNER = os.environ.get("TEXTRNN_KFP_BEAM_RUNNER", "direct")
-BEAM_RUNNERS = ("direct", "dataflow", "flink")
+BEAM_RUNNERS = ("direct", "dataflow", "flink", "portable")
 
 # DirectRunner: worker processes in the pod; by default as many as the data components' CPU request.
 DIRECT_RUNNING_MODE = os.environ.get("TEXTRNN_KFP_DIRECT_MODE", "multi_processing")
@@ -69,9 +70,14 @@ FLINK_MASTER = os.environ.get("TEXTRNN_FLINK_MASTER", "flink-jobmanager.flink.sv
 FLINK_PARALLELISM = int(os.environ.get("TEXTRNN_FLINK_PARALLELISM", "4"))
 FLINK_WORKER_POOL = os.environ.get("TEXTRNN_FLINK_WORKER_POOL", "localhost:50000")
 
+# Portable: a job service in reach of the pods, and a worker pool of this same image beside its workers, as for
+# Flink. `textrnn run --beam-runner portable` runs the same arguments locally (tests/test_portable_runner.py).
+PORTABLE_JOB_ENDPOINT = os.environ.get("TEXTRNN_PORTABLE_JOB_ENDPOINT", "beam-job-server.beam.svc.cluster.local:8099")
+PORTABLE_WORKER_POOL = os.environ.get("TEXTRNN_PORTABLE_WORKER_POOL", "localhost:50000")
+
 
 def beam_pipeline_args(runner: str = BEAM_RUNNER, image: str = IMAGE) -> list:
-    """The Beam arguments of every Beam-powered component for `runner` ("direct", "dataflow" or "flink")."""
+    """The Beam arguments of every Beam-powered component for `runner` (one of BEAM_RUNNERS)."""
     if runner == "direct":
         workers = DIRECT_NUM_WORKERS or max(1, int(cpu_cores(DATA_CPU)))
         return [f"--direct_running_mode={DIRECT_RUNNING_MODE}", f"--direct_num_workers={workers}"]
@@ -92,9 +98,11 @@ def beam_pipeline_args(runner: str = BEAM_RUNNER, image: str = IMAGE) -> list:
             f"--flink_master={FLINK_MASTER}",
             "--flink_submit_uber_jar",
             f"--parallelism={FLINK_PARALLELISM}",
-            "--environment_type=EXTERNAL",
-            f"--environment_config={FLINK_WORKER_POOL}",
+            *local_configs.external_worker_args(FLINK_WORKER_POOL),
         ]
+    if runner == "portable":
+        return ["--runner=PortableRunner", f"--job_endpoint={PORTABLE_JOB_ENDPOINT}",
+                *local_configs.external_worker_args(PORTABLE_WORKER_POOL)]
     raise ValueError(f"unknown Beam runner {runner!r}; one of {', '.join(BEAM_RUNNERS)}")
 
 

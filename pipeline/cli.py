@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import os
+import socket
 import sys
 from typing import List, Optional
 
@@ -89,6 +90,16 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--eval-loss-tolerance", type=float, default=configs.EVAL_LOSS_TOLERANCE,
                         help="bless only if the eval binary cross-entropy is at most this much above the latest "
                              "blessed model's (default %(default)s)")
+    parser.add_argument("--beam-runner", default="direct", choices=configs.BEAM_RUNNERS,
+                        help="direct: Beam's DirectRunner in this process (see --beam-mode); portable: submit the data "
+                             "components to the job service at --job-endpoint, whose SDK workers come from the worker "
+                             "pool at --worker-pool (as Flink and Spark run them) (default %(default)s)")
+    parser.add_argument("--job-endpoint", metavar="HOST:PORT",
+                        help="the portable job service (e.g. Beam's local_job_service_main, or a Flink or Spark job "
+                             "server)")
+    parser.add_argument("--worker-pool", metavar="HOST:PORT",
+                        help="the Beam worker pool the portable runner's SDK workers come from (Beam's "
+                             "worker_pool_main, or the image's /opt/apache/beam/boot --worker_pool)")
     parser.add_argument("--beam-mode", default="auto", choices=configs.BEAM_MODES,
                         help="how Beam's DirectRunner runs the data components; auto: in_memory for inputs up to "
                              f"{configs.AUTO_MULTI_PROCESSING_BYTES // 2**20} MB, multi_processing above "
@@ -121,12 +132,28 @@ def _add_retention_flags(parser: argparse.ArgumentParser, required: bool = False
                         help="also remove all but the newest M versions in the push destination (default: keep all)")
 
 
+def check_reachable(endpoint: str, what: str, timeout_s: float = 10.0) -> None:
+    """Fails at once, naming `what`, unless a TCP connection to `endpoint` (HOST:PORT) opens (Beam's portable
+    runner would wait minutes and then fail without a message)."""
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise TextrnnError(f"{what}: {endpoint!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise TextrnnError(f"cannot reach {what} at {endpoint}: {error.strerror or error}") from None
+
+
 def run_pipeline(args: argparse.Namespace) -> int:
     """`textrnn run`: the whole pipeline with LocalDagRunner, then the summary; exit 3 when not blessed."""
     from textrnn.pipeline import run_lock  # before TensorFlow and TFX: a second run on the root fails at once
 
     if args.keep_pushed is not None and args.keep_runs is None:
         raise TextrnnError("--keep-pushed works with --keep-runs")
+    if args.beam_runner == "portable":
+        if not (args.job_endpoint and args.worker_pool):
+            raise TextrnnError("--beam-runner portable needs --job-endpoint and --worker-pool (each HOST:PORT)")
+        check_reachable(args.job_endpoint, "the Beam job service (--job-endpoint)")
     config = model_config(args)
     output_root = os.path.abspath(args.output_root)
     run_id = run_lock.new_run_id()
@@ -136,7 +163,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
         from textrnn.pipeline import data, local_runner, progress, retention, run_record, summary
 
         data_path = args.input_dir or data.ensure_dataset(data_dir=args.data_dir, mirror=args.mirror)
-        beam_mode = configs.resolve_beam_mode(args.beam_mode, data_path)
+        if args.beam_runner == "portable":
+            beam_args = configs.portable_beam_pipeline_args(args.job_endpoint, args.worker_pool)
+            beam = f"PortableRunner at {args.job_endpoint}, workers from {args.worker_pool}"
+        else:
+            beam = configs.resolve_beam_mode(args.beam_mode, data_path)
+            beam_args = configs.beam_pipeline_args(beam, args.beam_workers)
         pipeline = local_runner.create_local_pipeline(
             output_root=output_root,
             pipeline_name=args.pipeline_name,
@@ -145,14 +177,14 @@ def run_pipeline(args: argparse.Namespace) -> int:
             eval_loss_upper_bound=args.eval_loss_bound,
             eval_loss_tolerance=args.eval_loss_tolerance,
             skip_invalid=args.skip_invalid,
-            beam_pipeline_args=configs.beam_pipeline_args(beam_mode, args.beam_workers),
+            beam_pipeline_args=beam_args,
             enable_cache=not args.no_cache,
             schema_file=os.path.abspath(args.schema_file),
         )
         logging.set_verbosity(logging.INFO)
         if not args.verbose:
             progress.show_component_progress(len(pipeline.components))
-        print(f"running pipeline '{args.pipeline_name}' as run {run_id} (preset {args.preset}, Beam {beam_mode}"
+        print(f"running pipeline '{args.pipeline_name}' as run {run_id} (preset {args.preset}, Beam {beam}"
               f"{', no cache' if args.no_cache else ''}) on {data_path}, outputs in {args.output_root}",
               file=sys.stderr)
         local_runner.run_local_pipeline(pipeline, run_id)
@@ -444,7 +476,7 @@ def _run(args: argparse.Namespace) -> int:
         expected = expected_error(error)
         if args.verbose or (expected is None and os.environ.get("TEXTRNN_DEBUG")):
             raise
-        print(f"textrnn: error: {expected or error}", file=sys.stderr)
+        print(f"textrnn: error: {expected or error or type(error).__name__}", file=sys.stderr)
         if expected is None:
             print("(run again with --verbose for the full traceback)", file=sys.stderr)
         return 1

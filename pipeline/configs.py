@@ -75,6 +75,27 @@ def beam_pipeline_args(mode: str = "auto", workers: int = 0, data_path: Optional
     return args
 
 
+# Beam runners of local runs: "direct" (Beam's DirectRunner in this process, see BEAM_MODES) or "portable", a
+# job service of Beam's portable job API (what Flink's and Spark's job servers serve) with SDK workers from an
+# external worker pool, both given as host:port.
+BEAM_RUNNERS = ("direct", "portable")
+
+
+def external_worker_args(worker_pool: str) -> List[str]:
+    """Beam arguments for SDK workers started by the worker pool at `worker_pool` (host:port: Beam's
+    `worker_pool_main`, or `/opt/apache/beam/boot --worker_pool` in this package's image); they import
+    textrnn and TFX from their own installation."""
+    return ["--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]
+
+
+def portable_beam_pipeline_args(job_endpoint: str, worker_pool: str) -> List[str]:
+    """Arguments for Beam's PortableRunner submitting to the job service at `job_endpoint` (host:port)."""
+    args = ["--runner=PortableRunner", f"--job_endpoint={job_endpoint}", *external_worker_args(worker_pool)]
+    if SETUP_FILE and os.path.exists(SETUP_FILE):  # as for multi_processing: no throwaway TFX package
+        args.append(f"--setup_file={SETUP_FILE}")
+    return args
+
+
 def pipeline_root(output_root: str, pipeline_name: str = PIPELINE_NAME) -> str:
     return os.path.join(output_root, "pipelines", pipeline_name)
 

@@ -69,9 +69,10 @@ in_userland() {
   parent="$(dirname "$REPO")"
   mkdir -p "$PIP_CACHE"
   local -a binds=(--bind "$ROOTFS" / --proc /proc --dev /dev --bind /tmp /tmp
-    --ro-bind /etc/resolv.conf /etc/resolv.conf
+    --ro-bind /etc/resolv.conf /etc/resolv.conf --ro-bind /etc/hosts /etc/hosts
     --ro-bind /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
     --bind "$PIP_CACHE" /root/.cache/pip --bind "$parent" "$parent")
+  # /etc/hosts: the machine's own name resolves as outside (Beam's portable runner hands it to its workers).
   # Output and mirror directories outside the repo's parent are bound too.
   local d
   for d in ${TEXTRNN_EXTRA_BINDS:-}; do binds+=(--bind "$d" "$d"); done

@@ -39,3 +39,19 @@ def test_tfx_builds_no_throwaway_package_for_our_arguments():
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError, match="unknown Beam mode 'threads'"):
         configs.beam_pipeline_args("threads")
+
+
+def test_portable_arguments_are_the_flink_configurations_but_for_runner_and_endpoint():
+    from textrnn.kubeflow import configs as kfp_configs
+
+    portable = PipelineOptions(configs.portable_beam_pipeline_args(
+        "127.0.0.1:8099", kfp_configs.FLINK_WORKER_POOL)).get_all_options(drop_default=True)
+    flink = PipelineOptions(kfp_configs.beam_pipeline_args("flink")).get_all_options(drop_default=True)
+    assert portable["runner"] == "PortableRunner" and portable["job_endpoint"] == "127.0.0.1:8099"
+    assert portable["environment_type"] == "EXTERNAL" == flink["environment_type"]
+    flink_only, portable_only = {"runner", "flink_master", "flink_submit_uber_jar", "parallelism"}, {
+        "runner", "job_endpoint", "setup_file"}
+    assert ({k: v for k, v in flink.items() if k not in flink_only}
+            == {k: v for k, v in portable.items() if k not in portable_only})
+    assert dependency_utils.make_beam_dependency_flags(configs.portable_beam_pipeline_args("h:1", "h:2")) == \
+        configs.portable_beam_pipeline_args("h:1", "h:2")

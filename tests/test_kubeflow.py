@@ -148,6 +148,8 @@ def test_data_components_get_the_dataflow_arguments(compiled):
                   "temp_location": configs.DATAFLOW_TEMP_LOCATION, "sdk_container_image": IMAGE}),
     ("flink", {"runner": "FlinkRunner", "flink_master": configs.FLINK_MASTER, "flink_submit_uber_jar": True,
                "environment_type": "EXTERNAL", "environment_config": configs.FLINK_WORKER_POOL}),
+    ("portable", {"runner": "PortableRunner", "job_endpoint": configs.PORTABLE_JOB_ENDPOINT,
+                  "environment_type": "EXTERNAL", "environment_config": configs.PORTABLE_WORKER_POOL}),
 ])
 def test_beam_arguments_are_options_beam_knows(runner, expected):
     from apache_beam.options.pipeline_options import PipelineOptions
