@@ -69,7 +69,7 @@ in_userland() {
   parent="$(dirname "$REPO")"
   mkdir -p "$PIP_CACHE"
   local -a binds=(--bind "$ROOTFS" / --proc /proc --dev /dev --bind /tmp /tmp
-    --ro-bind /etc/resolv.conf /etc/resolv.conf --ro-bind /etc/hosts /etc/hosts
+    --ro-bind /etc/resolv.conf /etc/resolv.conf --ro-bind-try /etc/hosts /etc/hosts
     --ro-bind /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
     --bind "$PIP_CACHE" /root/.cache/pip --bind "$parent" "$parent")
   # /etc/hosts: the machine's own name resolves as outside (Beam's portable runner hands it to its workers).
