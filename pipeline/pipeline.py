@@ -2,6 +2,7 @@
 import json
 from typing import Any, List, Mapping, Optional
 
+import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
@@ -134,7 +135,10 @@ def create_pipeline(
     example_gen = JsonExampleGen(input_base=data_path, skip_invalid=skip_invalid)
     schema_gen = ImportSchemaGen(schema_file=schema_file)
     statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        # Top values and distinct counts from fixed-size sketches: TFDV's exact ones keep a count for every
+        # distinct headline, which the DirectRunner holds in memory, so it grew with the data.
+        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )

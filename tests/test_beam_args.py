@@ -55,3 +55,14 @@ def test_portable_arguments_are_the_flink_configurations_but_for_runner_and_endp
             == {k: v for k, v in portable.items() if k not in portable_only})
     assert dependency_utils.make_beam_dependency_flags(configs.portable_beam_pipeline_args("h:1", "h:2")) == \
         configs.portable_beam_pipeline_args("h:1", "h:2")
+
+
+def test_statistics_count_distinct_headlines_with_fixed_size_sketches(tmp_path):
+    import tensorflow_data_validation as tfdv
+
+    from textrnn.pipeline.pipeline import create_pipeline
+
+    pipeline = create_pipeline("textrnn", str(tmp_path / "root"), str(tmp_path / "data"), str(tmp_path / "serving"))
+    (statistics_gen,) = [c for c in pipeline.components if c.id == "StatisticsGen"]
+    options = tfdv.StatsOptions.from_json(statistics_gen.exec_properties["stats_options_json"])
+    assert options.use_sketch_based_topk_uniques
