@@ -33,7 +33,6 @@ from textrnn.models.train import HISTORY_FILE
 from textrnn.pipeline import configs, data, run_record
 
 SAMPLE_SECONDS = 0.5
-DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
 TRAINING_EPOCH = "training epoch (in Trainer)"
 LINEAR_TARGET = 1.2
 MEMORY_TARGET_BYTES = 8 * 10**9
@@ -119,8 +118,9 @@ def run_size(times: int, shards, work_dir: str, headlines_per_shard: int) -> dic
     """One `textrnn run` on `times` shards; its per-component figures."""
     output_root = os.path.join(work_dir, "runs", f"{times}x")
     shutil.rmtree(output_root, ignore_errors=True)
+    input_dir = input_folder(shards, times, work_dir)
     command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run",
-               "--input-dir", input_folder(shards, times, work_dir), "--output-root", output_root,
+               "--input-dir", input_dir, "--output-root", output_root,
                "--epochs", "1", "--early-stopping-patience", "1000", "--eval-loss-bound", "10",
                "--eval-loss-tolerance", "10", "--beam-mode", "multi_processing", "--no-cache"]
     print(f"== {times}x ({times * headlines_per_shard:,} headlines):", " ".join(command), file=sys.stderr, flush=True)
@@ -152,7 +152,7 @@ def run_size(times: int, shards, work_dir: str, headlines_per_shard: int) -> dic
     for part in parts.values():
         part["seconds_per_1k"] = round(part["seconds"] / headlines * 1000, 4)
     shutil.rmtree(output_root)  # at 100x, gigabytes of artifacts
-    return {"times": times, "headlines": headlines, "input_bytes": configs.disk_bytes(input_folder(shards, times, work_dir)),
+    return {"times": times, "headlines": headlines, "input_bytes": configs.disk_bytes(input_dir),
             "wall_seconds": round(end - start, 1), "peak_rss_bytes": max(s[1] for s in sampler.samples),
             "test_accuracy_line": next((l for l in stdout.splitlines() if l.startswith("test split")), ""),
             "parts": parts}
@@ -192,7 +192,7 @@ def render(result) -> str:
                 f"| part | {small['times']}× s | {large['times']}× s | {large['times']}× ÷ ({factor:.0f} × "
                 f"{small['times']}×) (target ≤ {LINEAR_TARGET}) | peak memory at {large['times']}× GB (target < "
                 f"{MEMORY_TARGET_BYTES / 10**9:.0f}) |", "| --- | --- | --- | --- | --- |"]
-        for name in (*DATA_COMPONENTS, TRAINING_EPOCH, "Trainer"):
+        for name in (*configs.DATA_COMPONENTS, TRAINING_EPOCH, "Trainer"):
             a, b = small["parts"][name], large["parts"][name]
             ratio = b["seconds"] / (factor * a["seconds"])
             memory = b["peak_rss_bytes"] or 0
@@ -213,7 +213,7 @@ def plot(result, path):
     runs = result["runs"]
     sizes = [run["headlines"] for run in runs]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in (*DATA_COMPONENTS, TRAINING_EPOCH):
+    for name in (*configs.DATA_COMPONENTS, TRAINING_EPOCH):
         seconds = [run["parts"][name]["seconds"] for run in runs]
         line, = ax.plot(sizes, seconds, marker="o", label=name)
         ax.plot(sizes, [seconds[0] * s / sizes[0] for s in sizes], linestyle=":", color=line.get_color())

@@ -45,7 +45,7 @@ DATA_CPU = os.environ.get("TEXTRNN_KFP_DATA_CPU", "4")
 DATA_MEMORY = os.environ.get("TEXTRNN_KFP_DATA_MEMORY", "8G")
 TRAINER_CPU = os.environ.get("TEXTRNN_KFP_TRAINER_CPU", "4")
 TRAINER_MEMORY = os.environ.get("TEXTRNN_KFP_TRAINER_MEMORY", "16G")
-DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
+DATA_COMPONENTS = local_configs.DATA_COMPONENTS
 TRAINER = "Trainer"
 
 # Which Beam runner the data components use: "direct" (inside each component's pod), "dataflow", "flink", or

@@ -32,6 +32,9 @@ EVAL_LOSS_UPPER_BOUND = 0.45
 # moves the eval loss by about this much).
 EVAL_LOSS_TOLERANCE = 0.01
 
+# The Beam-powered components ("the data components"): the ones Beam's runner settings below concern.
+DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
 # How Beam's DirectRunner runs the data components (ExampleGen, StatisticsGen, Transform, Evaluator).
 # multi_processing starts worker processes in every one of them, and each worker imports TensorFlow (about
 # 10 s per component on 2 cores), which pays off only for large inputs; "auto" picks in_memory for inputs
