@@ -31,7 +31,7 @@ IMAGE = os.environ.get("TEXTRNN_KFP_IMAGE", "gcr.io/your-project/textrnn:latest"
 # The compiled Kubeflow Pipelines v2 spec (YAML).
 SPEC_FILE = os.environ.get("TEXTRNN_KFP_SPEC", "textrnn_kubeflow.yaml")
 
-# The Trainer's GPUs. The type is the accelerator resource name: on Kubeflow Pipelines the Kubernetes
+# The GPUs of the Trainer (and of the Tuner). The type is the accelerator resource name: on Kubeflow Pipelines the Kubernetes
 # resource the pod asks for ("nvidia.com/gpu"); on Vertex AI Pipelines an accelerator type ("NVIDIA_TESLA_T4").
 # 0 GPUs: the Trainer runs on CPUs. Several GPUs: run_fn trains with MirroredStrategy over all of them.
 GPUS = int(os.environ.get("TEXTRNN_KFP_GPUS", "1"))
@@ -46,7 +46,8 @@ DATA_MEMORY = os.environ.get("TEXTRNN_KFP_DATA_MEMORY", "8G")
 TRAINER_CPU = os.environ.get("TEXTRNN_KFP_TRAINER_CPU", "4")
 TRAINER_MEMORY = os.environ.get("TEXTRNN_KFP_TRAINER_MEMORY", "16G")
 DATA_COMPONENTS = local_configs.DATA_COMPONENTS
-TRAINER = "Trainer"
+# The components that train models (the Tuner, when a preset or --tuner-trials enables it, trains one per trial).
+TRAINING_COMPONENTS = ("Trainer", "Tuner")
 
 # Which Beam runner the data components use: "direct" (inside each component's pod), "dataflow", "flink", or
 # "portable" (any job service of Beam's portable job API, e.g. Spark's job server).

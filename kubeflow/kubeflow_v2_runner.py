@@ -87,10 +87,11 @@ def resource_spec(resources: Resources) -> ResourceSpec:
 def default_resources(gpus: int = configs.GPUS, gpu_type: str = configs.GPU_TYPE) -> Dict[str, Resources]:
     """Resources by component id from kubeflow/configs.py; "*" is every component not named."""
     data = Resources(configs.DATA_CPU, configs.DATA_MEMORY)
+    training = Resources(configs.TRAINER_CPU, configs.TRAINER_MEMORY, gpus=gpus, gpu_type=gpu_type)
     return {
         "*": Resources(configs.DEFAULT_CPU, configs.DEFAULT_MEMORY),
         **{component_id: data for component_id in configs.DATA_COMPONENTS},
-        configs.TRAINER: Resources(configs.TRAINER_CPU, configs.TRAINER_MEMORY, gpus=gpus, gpu_type=gpu_type),
+        **{component_id: training for component_id in configs.TRAINING_COMPONENTS},
     }
 
 

@@ -31,7 +31,8 @@ def bucketed_batches(examples: tf.data.Dataset, count: int, batch_size: int, shu
     """(features, label) batches of the `count` single (features, label) `examples`, each batch trimmed to its
     longest headline.
 
-    `features[TOKEN_IDS_KEY]` holds end-padded ids; other features pass through. With `shuffle`, the order
+    `features[TOKEN_IDS_KEY]` holds end-padded ids, trimmed with their characters (`CHAR_IDS_KEY`) if any;
+    other features pass through. With `shuffle`, the order
     (through a `shuffle_buffer`-example shuffle buffer), the windows and the batch order change every epoch
     (seeded by TensorFlow's global seed); without it every epoch gives the same batches, sorted by length within
     each window, which is all validation needs. The larger `window_batches`, the less padding (at 64 headlines
@@ -60,7 +61,18 @@ def bucketed_batches(examples: tf.data.Dataset, count: int, batch_size: int, shu
     batches = batches.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
 
     def trim(inputs, labels):
-        width = tf.maximum(tf.reduce_max(_row_lengths(inputs[features.TOKEN_IDS_KEY])), 1)
-        return {**inputs, features.TOKEN_IDS_KEY: inputs[features.TOKEN_IDS_KEY][:, :width]}, labels
+        return trim_to_longest(inputs), labels
 
     return batches.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def trim_to_longest(inputs: dict) -> dict:
+    """The batch `inputs` with the ids (and characters, if any) cut after the longest headline's last word
+    (at least one step)."""
+    ids = inputs[features.TOKEN_IDS_KEY]
+    width = tf.maximum(tf.reduce_max(_row_lengths(ids)), 1)
+    trimmed = {**inputs, features.TOKEN_IDS_KEY: ids[:, :width]}
+    if features.CHAR_IDS_KEY in inputs:
+        chars = inputs[features.CHAR_IDS_KEY]
+        trimmed[features.CHAR_IDS_KEY] = chars[:, :width * (tf.shape(chars)[1] // tf.shape(ids)[1])]
+    return trimmed

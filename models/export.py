@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from textrnn.models.batching import trim_to_longest
 from textrnn.models.model import without_optimizer
 from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import tokenize
@@ -66,11 +67,11 @@ class ServingModule(tf.Module):
         self._raw_spec = raw_spec
 
     def _probability(self, raw_features):
-        ids = self.tft_layer(raw_features)[features.TOKEN_IDS_KEY]
+        transformed = self.tft_layer(raw_features)
+        inputs = {key: transformed[key] for key in (features.TOKEN_IDS_KEY, features.CHAR_IDS_KEY) if key in transformed}
         # Only as many steps as the batch's longest headline: the rest is masked padding, which the LSTMs would
         # still run through.
-        width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != features.PAD_ID, tf.int32), axis=1)), 1)
-        probability = self._model({features.TOKEN_IDS_KEY: ids[:, :width]}, training=False)
+        probability = self._model(trim_to_longest(inputs), training=False)
         return {OUTPUT_KEY: tf.reshape(probability, [-1])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

@@ -5,7 +5,10 @@ from typing import Optional
 import keras
 import numpy as np
 
+from textrnn.models.attention_pooling import AttentionPooling
+from textrnn.models.char_cnn import CharCNN
 from textrnn.models.config import ModelConfig
+from textrnn.models.masked_max_pooling import MaskedMaxPooling
 from textrnn.preprocessing import features
 
 
@@ -13,10 +16,16 @@ from textrnn.preprocessing import features
 class BiLSTMClassifier(keras.Model):
     """Maps padded token ids (`headline_ids`) to the probability of the positive class.
 
-    One or more stacked bidirectional LSTMs (`return_sequences=True` on all but the last), with optional
-    dropout on their inputs. The LSTMs keep cuDNN's requirements (tanh/sigmoid, no recurrent dropout,
-    unroll off); padding (id 0) is at the end and masked, so each direction ends on a real word. Registered as
-    `textrnn>BiLSTMClassifier`: after `import textrnn`, `keras.saving.load_model` loads a saved one.
+    An embedding, one or more stacked bidirectional LSTMs (`return_sequences=True` on all but the last), with
+    optional dropout on their inputs, a pooling of the last one's outputs, a dense layer and a sigmoid. The
+    LSTMs keep cuDNN's requirements (tanh/sigmoid, no recurrent dropout, unroll off); padding (id 0) is at the
+    end and masked, so each direction ends on a real word. Registered as `textrnn>BiLSTMClassifier`: after
+    `import textrnn`, `keras.saving.load_model` loads a saved one.
+
+    Options beyond the book's model (ModelConfig documents each): `pooling` "max" or "attention" over the
+    words instead of the final states; a `learned_embedding_dim` embedding concatenated to the first (GloVe's,
+    when the Trainer initialises it from GloVe); `word_chars` > 0 adds a character CNN's features to every word,
+    from `headline_chars` ([batch, words * word_chars] ids, see `features.CHAR_IDS_KEY`).
 
     Example:
 
@@ -31,7 +40,8 @@ class BiLSTMClassifier(keras.Model):
     """
 
     def __init__(self, vocab_size, embedding_dim, lstm_units, dense_units, dropout=0.0,
-                 freeze_embedding=False, **kwargs):
+                 freeze_embedding=False, pooling="last", learned_embedding_dim=0, word_chars=0, char_filters=32,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -39,16 +49,26 @@ class BiLSTMClassifier(keras.Model):
         self.dense_units = dense_units
         self.dropout = dropout
         self.freeze_embedding = freeze_embedding
+        self.pooling = pooling
+        self.learned_embedding_dim = learned_embedding_dim
+        self.word_chars = word_chars
+        self.char_filters = char_filters
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, trainable=not freeze_embedding, name="embedding"
         )
+        self.learned_embedding = keras.layers.Embedding(
+            vocab_size, learned_embedding_dim, name="learned_embedding") if learned_embedding_dim else None
+        self.char_cnn = CharCNN(char_filters, name="char_cnn") if word_chars else None
         self.bilstms = [
             keras.layers.Bidirectional(
-                keras.layers.LSTM(units, dropout=dropout, return_sequences=depth < len(self.lstm_units) - 1),
+                keras.layers.LSTM(units, dropout=dropout,
+                                  return_sequences=depth < len(self.lstm_units) - 1 or pooling != "last"),
                 name=f"bilstm_{depth}",
             )
             for depth, units in enumerate(self.lstm_units)
         ]
+        self.pool = {"last": None, "max": MaskedMaxPooling(name="max_pooling"),
+                     "attention": AttentionPooling(name="attention_pooling")}[pooling]
         self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
         self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
 
@@ -64,9 +84,18 @@ class BiLSTMClassifier(keras.Model):
     def call(self, inputs, training=None):
         ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
         mask = keras.ops.not_equal(ids, features.PAD_ID)
-        x = self.embedding(ids)
+        parts = [self.embedding(ids)]
+        if self.learned_embedding is not None:
+            parts.append(self.learned_embedding(ids))
+        if self.char_cnn is not None:
+            steps = keras.ops.shape(ids)[1]
+            chars = keras.ops.reshape(inputs[features.CHAR_IDS_KEY], (-1, steps, self.word_chars))
+            parts.append(self.char_cnn(chars))
+        x = parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
         for bilstm in self.bilstms:
             x = bilstm(x, mask=mask, training=training)
+        if self.pool is not None:
+            x = self.pool(x, mask=mask)
         return self.probability(self.dense(x))
 
     def get_config(self):
@@ -74,13 +103,25 @@ class BiLSTMClassifier(keras.Model):
         config.update(
             vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, lstm_units=self.lstm_units,
             dense_units=self.dense_units, dropout=self.dropout, freeze_embedding=self.freeze_embedding,
+            pooling=self.pooling, learned_embedding_dim=self.learned_embedding_dim, word_chars=self.word_chars,
+            char_filters=self.char_filters,
         )
         return config
 
 
-def _create_weights(model: BiLSTMClassifier, length: int) -> None:
+def model_inputs(length, word_chars: int = 0) -> dict:
+    """Symbolic inputs of a classifier for headlines of `length` ids (None: any), with characters when
+    `word_chars` is above 0."""
+    inputs = {features.TOKEN_IDS_KEY: keras.Input(shape=(length,), dtype="int64", name=features.TOKEN_IDS_KEY)}
+    if word_chars:
+        width = None if length is None else length * word_chars
+        inputs[features.CHAR_IDS_KEY] = keras.Input(shape=(width,), dtype="int64", name=features.CHAR_IDS_KEY)
+    return inputs
+
+
+def _create_weights(model: keras.Model, length: int) -> None:
     """Builds every layer by a symbolic call, so `summary()` shows the shapes of any batch: (None, length, ...)."""
-    model({features.TOKEN_IDS_KEY: keras.Input(shape=(length,), dtype="int64", name=features.TOKEN_IDS_KEY)})
+    model(model_inputs(length, model.word_chars))
 
 
 def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:
@@ -89,7 +130,8 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
     model = BiLSTMClassifier(
         vocab_size=config.vocab_size, embedding_dim=config.embedding_dim, lstm_units=config.lstm_units,
         dense_units=config.dense_units, dropout=config.dropout, freeze_embedding=config.freeze_embedding,
-        name="textrnn",
+        pooling=config.pooling, learned_embedding_dim=config.learned_embedding_dim, word_chars=config.word_chars,
+        char_filters=config.char_filters, name="textrnn",
     )
     _create_weights(model, config.max_length)
     if embedding_matrix is not None:
@@ -97,18 +139,23 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
         if embedding_matrix.shape != expected:
             raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, the model needs {expected}")
         model.embedding.set_weights([embedding_matrix])
+    compile_model(model, config)
+    return model
+
+
+def compile_model(model: keras.Model, config: ModelConfig) -> None:
+    """Adam with the config's learning rate and betas, binary cross-entropy, accuracy."""
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    return model
 
 
-def without_optimizer(model: BiLSTMClassifier) -> BiLSTMClassifier:
-    """A copy of `model` with its weights but not its optimizer, whose state (twice the weights, for Adam)
-    serving never reads."""
-    copy = BiLSTMClassifier.from_config(model.get_config())
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """A copy of `model` (a classifier or an ensemble of them) with its weights but not its optimizer, whose
+    state (twice the weights, for Adam) serving never reads."""
+    copy = type(model).from_config(model.get_config())
     _create_weights(copy, 1)
     copy.set_weights(model.get_weights())
     return copy

@@ -4,6 +4,7 @@ Into the model run directory (the Trainer's `model_run` output) it writes Tensor
 `accuracy.png` and `loss.png` (training against validation per epoch) and `model.keras`; into the serving
 model directory the SavedModel that the Evaluator and Pusher take.
 """
+import dataclasses
 import json
 import os
 from typing import List, Optional
@@ -22,7 +23,8 @@ from textrnn.models.config import ModelConfig
 from textrnn.models.curves import plot_history
 from textrnn.models.epoch_timer import EpochTimer
 from textrnn.models.export import export_serving_model
-from textrnn.models.model import build_model
+from textrnn.models.ensemble import EnsembleClassifier
+from textrnn.models.model import build_model, compile_model
 from textrnn.preprocessing import features
 
 KERAS_MODEL_FILE = "model.keras"
@@ -99,15 +101,30 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     return matrix
 
 
+def fit_arguments(config: ModelConfig, train_data, validation_data) -> dict:
+    """`model.fit` arguments shared by the Trainer and the Tuner's trials: `config.epochs` passes over
+    `train_data` with `config.validations_per_epoch` validations on `validation_data` each (the training data's
+    cardinality must be known when that is more than 1), early stopping on validation loss that counts its
+    patience in validations and restores the weights of the best one."""
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)
+    arguments = dict(validation_data=validation_data, callbacks=[early_stopping], verbose=2)
+    checks = config.validations_per_epoch
+    if checks == 1:
+        return dict(arguments, x=train_data, epochs=config.epochs)
+    steps_per_epoch = int(train_data.cardinality())
+    if steps_per_epoch <= 0:
+        raise ValueError("validations_per_epoch > 1 needs training data of known cardinality")
+    return dict(arguments, x=train_data.repeat(), epochs=config.epochs * checks,
+                steps_per_epoch=-(-steps_per_epoch // checks))
+
+
 def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,
           strategy: Optional[tf.distribute.Strategy] = None):
-    """Builds and fits the model with early stopping and TensorBoard; returns the model and its history.
+    """Builds and fits the model (see `fit_arguments`) with TensorBoard logs; returns the model and its history.
 
-    The model is validated `config.validations_per_epoch` times per pass over `train_data` (whose cardinality
-    must be known when that is more than 1); early stopping counts its patience in validations and restores
-    the weights of the best one. The history has one entry per validation: `epoch` (passes over the training
-    data so far, e.g. 0.25), the metrics, and `epoch_seconds` (wall time since the previous validation,
-    validation included).
+    The history has one entry per validation: `epoch` (passes over the training data so far, e.g. 0.25), the
+    metrics, and `epoch_seconds` (wall time since the previous validation, validation included).
     """
     strategy = strategy or distribution_strategy()
     logging.info("training with %s on %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
@@ -115,33 +132,26 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
         model = build_model(config, initial_embedding)
     model.summary(print_fn=logging.info)
     timer = EpochTimer()
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-        ),
-        keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")),
-        timer,
-    ]
-    checks = config.validations_per_epoch
-    if checks == 1:
-        history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                            callbacks=callbacks, verbose=2)
-        steps_per_check, steps_per_epoch = 1, 1
-    else:
-        steps_per_epoch = int(train_data.cardinality())
-        if steps_per_epoch <= 0:
-            raise ValueError("validations_per_epoch > 1 needs training data of known cardinality")
-        steps_per_check = -(-steps_per_epoch // checks)
-        history = model.fit(train_data.repeat(), validation_data=validation_data, epochs=config.epochs * checks,
-                            steps_per_epoch=steps_per_check, callbacks=callbacks, verbose=2)
+    arguments = fit_arguments(config, train_data, validation_data)
+    arguments["callbacks"] += [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")), timer]
+    history = model.fit(**arguments)
+    steps_per_epoch = int(train_data.cardinality()) if config.validations_per_epoch > 1 else 1
+    steps_per_check = arguments.get("steps_per_epoch", 1)
     result = {name: [float(v) for v in values] for name, values in history.history.items()}
     result["epoch"] = [round((i + 1) * steps_per_check / steps_per_epoch, 4) for i in range(len(result["loss"]))]
     result["epoch_seconds"] = timer.seconds
     return model, result
 
 
+def member_configs(config: ModelConfig) -> List[ModelConfig]:
+    """The configs of an ensemble's members: seeds seed, seed + 1, ... (all unseeded when seed is None)."""
+    return [config if config.seed is None else dataclasses.replace(config, seed=config.seed + index)
+            for index in range(config.ensemble_size)]
+
+
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
-    """Writes the .keras model, the history as JSON and the accuracy and loss curves as PNGs."""
+    """Writes the .keras model, the history as JSON and the accuracy and loss curves as PNGs; an ensemble's
+    history holds its members' (`{"members": [...]}`), whose curves share each figure."""
     tf.io.gfile.makedirs(run_dir)  # gfile: the run folder is an artifact, maybe on GCS and the like
     model.save(os.path.join(run_dir, KERAS_MODEL_FILE))
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
@@ -161,27 +171,60 @@ def check_transform_fits(config: ModelConfig, tf_transform_output: tft.TFTransfo
             f"the Transform's vocabulary has {words} words, which with padding and OOV need vocab_size "
             f"{words + features.FIRST_WORD_ID}, but the model's embedding has {config.vocab_size} rows: use the same "
             "vocab_size for the Transform and the Trainer")
-    shape = tf_transform_output.transformed_feature_spec()[features.TOKEN_IDS_KEY].shape
+    spec = tf_transform_output.transformed_feature_spec()
+    shape = spec[features.TOKEN_IDS_KEY].shape
     if list(shape) != [config.max_length]:
         raise TransformMismatchError(
             f"the Transform pads headlines to {list(shape)} ids, the model is configured for max_length "
             f"{config.max_length}")
+    chars = list(spec[features.CHAR_IDS_KEY].shape) if features.CHAR_IDS_KEY in spec else None
+    if config.word_chars and chars != [config.max_length * config.word_chars]:
+        raise TransformMismatchError(
+            f"the model reads {config.word_chars} characters per word, but the Transform gives "
+            + ("no characters" if chars is None else f"{chars} character ids per headline")
+            + ": use the same word_chars for the Transform and the Trainer")
+
+
+def tuned_config(config: ModelConfig, hyperparameters: Optional[dict]) -> ModelConfig:
+    """`config` with the values of the Tuner's best hyperparameters (the config of a KerasTuner
+    HyperParameters, as TFX passes it to the Trainer) applied; `config` itself when there are none."""
+    if not hyperparameters:
+        return config
+    import keras_tuner
+
+    from textrnn.models.search_space import apply_values
+
+    values = keras_tuner.HyperParameters.from_config(hyperparameters).values
+    logging.info("training the Tuner's best hyperparameters: %s", values)
+    return apply_values(config, values)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains the model that `custom_config` describes and exports it for serving."""
-    config = ModelConfig.from_dict(fn_args.custom_config or {})
-    if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)  # before the shuffle takes its seed from it
+    """Trains the model that `custom_config` describes (with the Tuner's best hyperparameters when the Trainer
+    has them), or the ensemble of `ensemble_size` such models, and exports it for serving."""
+    config = tuned_config(ModelConfig.from_dict(fn_args.custom_config or {}), fn_args.hyperparameters)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     check_transform_fits(config, tf_transform_output)
-    train_data, validation_data = (
-        make_dataset(files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle,
-                     config.bucket_window, config.memory_budget_mb)
-        for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
-    )
-    model, history = train(
-        config, train_data, validation_data, fn_args.model_run_dir, embedding_matrix(config, tf_transform_output)
-    )
+    initial_embedding = embedding_matrix(config, tf_transform_output)
+    members, histories = [], []
+    for index, member in enumerate(member_configs(config)):
+        if member.seed is not None:
+            keras.utils.set_random_seed(member.seed)  # before the shuffle takes its seed from it
+        train_data, validation_data = (
+            make_dataset(files, fn_args.data_accessor, tf_transform_output, member.batch_size, shuffle,
+                         member.bucket_window, member.memory_budget_mb)
+            for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
+        )
+        run_dir = fn_args.model_run_dir if config.ensemble_size == 1 else os.path.join(
+            fn_args.model_run_dir, f"member-{index}")
+        logging.info("training model %d of %d", index + 1, config.ensemble_size)
+        model, history = train(member, train_data, validation_data, run_dir, initial_embedding)
+        members.append(model)
+        histories.append(history)
+    if len(members) == 1:
+        model, history = members[0], histories[0]
+    else:
+        model, history = EnsembleClassifier(members, name="textrnn_ensemble"), {"members": histories}
+        compile_model(model, config)
     save_run(model, history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.punctuation_tokens)

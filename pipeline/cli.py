@@ -431,7 +431,7 @@ def compile_kubeflow(args: argparse.Namespace) -> int:
         schema_file=args.schema_file,
     )
     tasks = spec["root"]["dag"]["tasks"]
-    trainer = spec["deploymentSpec"]["executors"][f"{kfp_configs.TRAINER}_executor"]["container"].get("resources", {})
+    trainer = spec["deploymentSpec"]["executors"]["Trainer_executor"]["container"].get("resources", {})
     accelerator = trainer.get("accelerator")
     print(f"wrote {os.path.abspath(args.output)}: pipeline '{spec['pipelineInfo']['name']}', {len(tasks)} tasks "
           f"({', '.join(tasks)}), image {args.image}, pipeline root {spec['defaultPipelineRoot']}, "

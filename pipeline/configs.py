@@ -7,6 +7,7 @@ PIPELINE_NAME = "textrnn"
 # Python paths of the user functions; the textrnn package is installed wherever components run.
 PREPROCESSING_FN = "textrnn.preprocessing.preprocessing.preprocessing_fn"
 RUN_FN = "textrnn.models.train.run_fn"
+TUNER_FN = "textrnn.models.tuner.tuner_fn"
 
 # All pipeline outputs (artifacts, metadata, pushed models) go under this folder.
 OUTPUT_ROOT = os.environ.get("TEXTRNN_OUTPUT", os.path.join(os.getcwd(), "textrnn_output"))

@@ -1,4 +1,5 @@
 """The textrnn TFX pipeline: JSON headlines to a blessed, pushed BiLSTM sarcasm classifier."""
+import dataclasses
 import json
 from typing import Any, List, Mapping, Optional
 
@@ -77,6 +78,25 @@ def eval_config(
     )
 
 
+def tuner(transform, schema, model_config: ModelConfig, glove_dir: Optional[str] = None) -> tfx.components.Tuner:
+    """TFX's Tuner searching models/search_space.py around `model_config` (see models/tuner.py): trials train on
+    the Transform's train split and are scored on its eval split. It reads GloVe itself, from the source the
+    config names."""
+    if model_config.glove:
+        from textrnn.models import glove
+
+        model_config = dataclasses.replace(model_config, glove=glove.resolve_glove(model_config.glove, glove_dir))
+    return tfx.components.Tuner(
+        tuner_fn=configs.TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=model_config.to_dict(),
+    )
+
+
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -108,6 +128,8 @@ def create_pipeline(
     file named without a folder (default: $TEXTRNN_GLOVE_DIR of this process, see models/glove.py).
     `schema_file` is the curated schema the examples must match (ImportSchemaGen imports it; the AnomaliesGate
     stops the run before Transform on any anomaly, skew, drift or broken expectation).
+    `model_config.tuner_trials` above 0 adds TFX's Tuner before the Trainer, which then trains the best trial's
+    hyperparameters (see models/tuner.py).
     `enable_cache` lets components reuse the outputs of an earlier execution with the same inputs and settings
     (local runs set it, and keep configs.ALWAYS_RUN out of the cache: see pipeline/local_runner.py).
 
@@ -164,6 +186,11 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomalies_gate)
 
+    tuner_nodes, tuner_inputs = [], {}
+    if model_config.tuner_trials:  # the Tuner's best hyperparameters go to the Trainer
+        tuner_nodes = [tuner(transform, schema_gen.outputs["schema"], model_config, glove_dir)]
+        tuner_inputs = {"hyperparameters": tuner_nodes[0].outputs["best_hyperparameters"]}
+
     glove_nodes, trainer_class, glove_inputs = [], tfx.components.Trainer, {}
     if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
         from textrnn.components.glove_coverage import GloveTrainer, glove_coverage
@@ -179,6 +206,7 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=model_config.to_dict(),
         **glove_inputs,
+        **tuner_inputs,
     )
     evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
@@ -211,7 +239,7 @@ def create_pipeline(
         pipeline_root=pipeline_root,
         components=[
             example_gen, schema_gen, statistics_gen, example_validator, anomalies_gate,
-            transform, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
+            transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

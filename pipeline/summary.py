@@ -141,14 +141,37 @@ def training_outputs(run_dir: str) -> dict:
     epoch it validated best (the weights it kept)."""
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
         history = json.load(f)
-    epochs = history.get("epoch") or list(range(1, len(history["loss"]) + 1))
+    runs, bests = [], []
+    for member in history.get("members", [history]):  # an ensemble's: one history per model
+        epochs = member.get("epoch") or list(range(1, len(member["loss"]) + 1))
+        runs.append(epochs[-1])
+        bests.append(epochs[min(range(len(epochs)), key=member["val_loss"].__getitem__)])
     return {
-        "epochs": epochs[-1],
-        "best_epoch": epochs[min(range(len(epochs)), key=history["val_loss"].__getitem__)],
+        "epochs": runs[0] if len(runs) == 1 else runs,
+        "best_epoch": bests[0] if len(bests) == 1 else bests,
         "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
         "history": os.path.join(run_dir, HISTORY_FILE),
         "tensorboard": os.path.join(run_dir, "tensorboard"),
     }
+
+
+def tuning_outputs(results_dir: str, best_dir: str) -> dict:
+    """The Tuner's completed trials, best first (trial id, eval loss and hyperparameters of each), and the best
+    hyperparameters' values, which the Trainer trained."""
+    with tf.io.gfile.GFile(os.path.join(results_dir, "tuner_results.json")) as f:
+        trials = json.load(f)
+    with tf.io.gfile.GFile(os.path.join(best_dir, "best_hyperparameters.txt")) as f:
+        best = json.load(f)["values"]
+    return {"trials": trials, "best_hyperparameters": best, "results": os.path.join(results_dir, "tuner_results.json")}
+
+
+def format_trials(trials: List[dict]) -> List[str]:
+    """The Tuner's trials as an aligned text table, one line per trial, best first."""
+    names = sorted({name for trial in trials for name in trial} - {"trial_id", "score"})
+    rows = [["trial", "eval loss", *names]] + [
+        [str(t["trial_id"]), f"{t['score']:.4f}", *(f"{t.get(n, '')}" for n in names)] for t in trials]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None) -> dict:
@@ -174,6 +197,9 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     pushed = record.output("Pusher", "pushed_model")
     summary["pushed_to"] = custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else None
 
+    tuner_results = record.output("Tuner", "tuner_results")
+    if tuner_results is not None:
+        summary["tuning"] = tuning_outputs(tuner_results.uri, record.output("Tuner", "best_hyperparameters").uri)
     model_run = record.output("Trainer", "model_run")
     if model_run is not None:
         summary["training"] = training_outputs(model_run.uri)
@@ -230,10 +256,21 @@ def format_summary(summary: dict) -> str:
         lines.append("baseline (latest blessed model): none yet, so only the loss bound applies")
     if "test_accuracy" in summary:
         lines.append(f"test split: accuracy {summary['test_accuracy']:.4f} on {summary['test_examples']} examples")
+    tuning = summary.get("tuning")
+    if tuning:
+        lines.append(f"tuner: {len(tuning['trials'])} trials completed, eval loss of each (best first); the Trainer "
+                     f"trained the first ({tuning['results']}):")
+        lines += ["  " + line for line in format_trials(tuning["trials"])]
     training = summary.get("training")
     if training:
-        lines.append(f"training: {training['epochs']:g} epochs, the best validation after {training['best_epoch']:g} "
-                     f"(its weights kept); curves {' and '.join(training['curves'])}")
+        if isinstance(training["epochs"], list):
+            lines.append(f"training: an ensemble of {len(training['epochs'])} models, "
+                         + ", ".join(f"{e:g}" for e in training["epochs"]) + " epochs, the best validations after "
+                         + ", ".join(f"{e:g}" for e in training["best_epoch"])
+                         + f" (their weights kept); curves {' and '.join(training['curves'])}")
+        else:
+            lines.append(f"training: {training['epochs']:g} epochs, the best validation after "
+                         f"{training['best_epoch']:g} (its weights kept); curves {' and '.join(training['curves'])}")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
     reasons = not_blessed_reasons(summary)
     if summary["blessed"] or not reasons:

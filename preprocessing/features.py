@@ -10,7 +10,12 @@ PAD_ID = 0
 OOV_ID = 1
 FIRST_WORD_ID = 2
 
-# The settings that shape the Transform's output (ModelConfig holds their values).
-TOKENIZER_SETTINGS = ("vocab_size", "max_length", "punctuation_tokens")
+# Characters of each of the first max_length words, word_chars per word, flattened to [max_length * word_chars]
+# ids: 0 pads, a Unicode code point c below 256 is c + 1, any other character is 257.
+CHAR_IDS_KEY = "headline_chars"
+CHAR_VOCAB_SIZE = 258
 
-__all__ = ["TOKENIZER_SETTINGS", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]
+# The settings that shape the Transform's output (ModelConfig holds their values).
+TOKENIZER_SETTINGS = ("vocab_size", "max_length", "punctuation_tokens", "word_chars")
+
+__all__ = ["TOKENIZER_SETTINGS", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

@@ -30,7 +30,8 @@ def preprocessing_fn(inputs, custom_config=None):
 
     custom_config (the pipeline passes ModelConfig.tokenizer_settings()) sets `vocab_size` (ids in
     [0, vocab_size), including padding and OOV), `max_length` (longer headlines are truncated at the end,
-    shorter ones padded at the end) and `punctuation_tokens` (see `tokenize`).
+    shorter ones padded at the end), `punctuation_tokens` (see `tokenize`) and `word_chars`: above 0, also
+    `headline_chars`, the first `word_chars` characters of each of those words (see `char_ids`).
     """
     config = custom_config or {}
     missing = [name for name in features.TOKENIZER_SETTINGS if name not in config]
@@ -47,9 +48,27 @@ def preprocessing_fn(inputs, custom_config=None):
     padded = ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length])
 
     outputs = {features.TOKEN_IDS_KEY: padded}
+    if int(config["word_chars"]) > 0:
+        outputs[features.CHAR_IDS_KEY] = char_ids(words, max_length, int(config["word_chars"]))
     if features.LABEL_KEY in inputs:
         outputs[features.LABEL_KEY] = _as_vector(inputs[features.LABEL_KEY])
     return outputs
+
+
+def char_ids(words: tf.RaggedTensor, max_length: int, word_chars: int) -> tf.Tensor:
+    """[batch, max_length * word_chars] character ids (layout in `features.CHAR_IDS_KEY`) of the first
+    `max_length` words of each row, each cut or padded to `word_chars` characters; rows padded at the end.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> char_ids(tf.ragged.constant([["ab", "c"]]), max_length=3, word_chars=2).numpy().tolist()
+    [[98, 99, 100, 0, 0, 0]]
+    """
+    code_points = tf.strings.unicode_decode(words[:, :max_length], "UTF-8", errors="replace")
+    ids = tf.ragged.map_flat_values(lambda c: tf.where(c < 256, c + 1, 257), code_points[:, :, :word_chars])
+    padded = tf.cast(ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length, word_chars]), tf.int64)
+    return tf.reshape(padded, [-1, max_length * word_chars])
 
 
 def _as_vector(tensor):

@@ -108,3 +108,32 @@ def replay_warmup_requests(version_dir: str) -> None:
     np.testing.assert_allclose(answers[DEFAULT_SIGNATURE], answers[HEADLINES_SIGNATURE], rtol=0, atol=1e-6)
     expected = session.run(HEADLINES_SIGNATURE, signature_inputs(list(WARMUP_HEADLINES))[HEADLINES_SIGNATURE])
     np.testing.assert_allclose(answers[HEADLINES_SIGNATURE], expected[OUTPUT_KEY], rtol=0, atol=1e-6)
+
+
+def write_transform_graph(dataset_file, folder: str, temp_dir: str, tokenizer_settings: dict, count: int = 300):
+    """The Transform graph of the first `count` real headlines with `tokenizer_settings`, made with
+    tf.Transform's Beam API into `folder`; returns its TFTransformOutput."""
+    import json
+
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from textrnn.preprocessing import features
+    from textrnn.preprocessing.preprocessing import preprocessing_fn
+
+    with open(dataset_file, "rb") as f:
+        records = [json.loads(next(f)) for _ in range(count)]
+    rows = [{features.TEXT_KEY: [r["headline"].encode()], features.LABEL_KEY: [r["is_sarcastic"]]} for r in records]
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
+        features.TEXT_KEY: tf.io.FixedLenFeature([1], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+    }))
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=temp_dir):
+        transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(
+            lambda inputs: preprocessing_fn(inputs, tokenizer_settings))
+        _ = transform_fn | tft_beam.WriteTransformFn(folder)
+    metadata_io.write_metadata(metadata, f"{folder}/{tft.TFTransformOutput.RAW_METADATA_DIR}")
+    return tft.TFTransformOutput(folder)
+

@@ -137,7 +137,9 @@ PUBLIC_MODULES = ["textrnn", "textrnn.errors", "textrnn.models.config", "textrnn
                   "textrnn.components.atomic_pusher", "textrnn.components.anomalies_gate",
                   "textrnn.components.glove_coverage", "textrnn.pipeline.pipeline",
                   "textrnn.components.latest_pushed_model", "textrnn.components.baseline_evaluator",
-                  "textrnn.components.run_verdict"]
+                  "textrnn.components.run_verdict", "textrnn.models.masked_max_pooling",
+                  "textrnn.models.attention_pooling", "textrnn.models.char_cnn", "textrnn.models.ensemble",
+                  "textrnn.models.search_space", "textrnn.preprocessing.preprocessing"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

@@ -13,7 +13,7 @@ from textrnn.models.export import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPU
 from textrnn.models.model import build_model
 from textrnn.preprocessing import features
 from serving_checks import (check_saved_model_cli, compare_loaders, read_warmup_requests, replay_warmup_requests,
-                            signature_inputs)
+                            signature_inputs, write_transform_graph)
 from tf_serving_protocol import LOADERS, SessionBundle, grpc_predict, rest_predict
 
 CONFIG = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(8, 8), dropout=0.5, seed=3)
@@ -22,27 +22,8 @@ CONFIG = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(8, 8), dropout
 @pytest.fixture(scope="module")
 def transform_output(dataset_file, tmp_path_factory):
     """The Transform graph of the first 300 real headlines, made with tf.Transform's Beam API."""
-    import apache_beam as beam
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-
-    from textrnn.preprocessing.preprocessing import preprocessing_fn
-
-    with open(dataset_file, "rb") as f:
-        records = [json.loads(next(f)) for _ in range(300)]
-    rows = [{features.TEXT_KEY: [r["headline"].encode()], features.LABEL_KEY: [r["is_sarcastic"]]} for r in records]
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec({
-        features.TEXT_KEY: tf.io.FixedLenFeature([1], tf.string),
-        features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
-    }))
-    folder = str(tmp_path_factory.mktemp("transform_graph"))
-    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
-        transform_fn = (pipeline | beam.Create(rows), metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing_fn(inputs, CONFIG.tokenizer_settings()))
-        _ = transform_fn | tft_beam.WriteTransformFn(folder)
-    metadata_io.write_metadata(metadata, f"{folder}/{tft.TFTransformOutput.RAW_METADATA_DIR}")
-    return tft.TFTransformOutput(folder)
+    return write_transform_graph(dataset_file, str(tmp_path_factory.mktemp("transform_graph")),
+                                 str(tmp_path_factory.mktemp("tft_tmp")), CONFIG.tokenizer_settings())
 
 
 @pytest.fixture(scope="module")

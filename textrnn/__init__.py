@@ -22,6 +22,10 @@ import sys
 # Public names and the modules that define them, imported on first use (most of them import TensorFlow or TFX).
 _EXPORTS = {
     "BiLSTMClassifier": "textrnn.models.model",
+    "EnsembleClassifier": "textrnn.models.ensemble",
+    "AttentionPooling": "textrnn.models.attention_pooling",
+    "MaskedMaxPooling": "textrnn.models.masked_max_pooling",
+    "CharCNN": "textrnn.models.char_cnn",
     "ModelConfig": "textrnn.models.config",
     "Preset": "textrnn.models.presets",
     "PRESETS": "textrnn.models.presets",
@@ -40,7 +44,7 @@ _EXPORTS = {
     "EmbeddingMatrix": "textrnn.components.glove_coverage",
 }
 # The modules whose import registers Keras classes.
-_KERAS_MODULES = ("textrnn.models.model",)
+_KERAS_MODULES = ("textrnn.models.model", "textrnn.models.ensemble")
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,0 +1,49 @@
+"""What the Tuner searches: model hyperparameters that leave the Transform's output as it is.
+
+SEARCH_SPACE (data, like the presets) maps ModelConfig fields to the values the Tuner tries; `lstm_units`
+values set the units of every BiLSTM layer of the config. The tokenizer settings (`features.TOKENIZER_SETTINGS`)
+are not searchable: the Transform ran once for all trials. `embedding_dim` is not either: GloVe fixes it.
+"""
+import dataclasses
+from typing import Any, Dict, Mapping, Tuple
+
+from textrnn.models.config import POOLINGS, ModelConfig
+from textrnn.preprocessing.features import TOKENIZER_SETTINGS
+
+SEARCH_SPACE: Dict[str, Tuple[Any, ...]] = {
+    "pooling": POOLINGS,
+    "lstm_units": (64, 128),
+    "dropout": (0.3, 0.5),
+    "learning_rate": (5e-4, 1e-3, 2e-3),
+    "learned_embedding_dim": (0, 64),
+}
+
+
+def apply_values(config: ModelConfig, values: Mapping[str, Any]) -> ModelConfig:
+    """`config` with hyperparameter `values` (KerasTuner's, names as in SEARCH_SPACE) applied.
+
+    Example:
+
+    >>> from textrnn.models.config import ModelConfig
+    >>> tuned = apply_values(ModelConfig(lstm_units=(64, 64)), {"lstm_units": 128, "pooling": "max"})
+    >>> tuned.lstm_units, tuned.pooling
+    ((128, 128), 'max')
+    """
+    fixed = sorted(set(values) & (set(TOKENIZER_SETTINGS) | {"embedding_dim"}))
+    if fixed:
+        raise ValueError(f"the Tuner cannot change {fixed}: the Transform's output and GloVe fix them")
+    changes = dict(values)
+    if "lstm_units" in changes:
+        changes["lstm_units"] = (int(changes["lstm_units"]),) * len(config.lstm_units)
+    return dataclasses.replace(config, **changes)
+
+
+def choose(hp, config: ModelConfig, space: Mapping[str, Tuple[Any, ...]] = SEARCH_SPACE) -> ModelConfig:
+    """The config of one trial: `config` with a value of KerasTuner's `hp` for every field of `space`, the
+    config's own value first when it is among them (a search's first trial is then the config itself)."""
+    values = {}
+    for name, choices in space.items():
+        current = getattr(config, name)
+        current = current[0] if name == "lstm_units" else current
+        values[name] = hp.Choice(name, list(choices), default=current if current in choices else choices[0])
+    return apply_values(config, values)

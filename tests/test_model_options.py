@@ -1,0 +1,165 @@
+"""The recurrent family's options (pooling, a learned embedding beside GloVe's, character features, ensembles):
+their sizes, masks, save/load round trips and serving signatures, on a real Transform graph of 300 headlines."""
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textrnn.models.config import ModelConfig
+from textrnn.models.ensemble import EnsembleClassifier
+from textrnn.models.export import DEFAULT_SIGNATURE, OUTPUT_KEY, export_serving_model
+from textrnn.models.model import build_model, model_inputs
+from textrnn.models.train import TransformMismatchError, check_transform_fits
+from textrnn.preprocessing import features
+from textrnn.preprocessing.preprocessing import char_ids
+from serving_checks import HEADLINES, compare_loaders, replay_warmup_requests, write_transform_graph
+
+BASE = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(6,), dense_units=4, max_length=12, word_chars=5,
+                   char_filters=7, seed=1)
+OPTIONS = {
+    "last": {},
+    "max": {"pooling": "max"},
+    "attention": {"pooling": "attention"},
+    "learned_embedding": {"learned_embedding_dim": 3},
+    "characters": {"word_chars": 5},
+    "all": {"pooling": "attention", "learned_embedding_dim": 3, "word_chars": 5},
+}
+
+
+def option_config(name: str) -> ModelConfig:
+    return dataclasses.replace(BASE, **{"word_chars": 0, **OPTIONS[name]})
+
+
+def bilstm_params(inputs: int, units: int) -> int:
+    return 2 * 4 * (inputs * units + units * units + units)
+
+
+def expected_params(config: ModelConfig) -> int:
+    """The parameter count of a one-layer classifier, layer by layer."""
+    lstm_inputs = config.embedding_dim + config.learned_embedding_dim + (config.char_filters if config.word_chars else 0)
+    units = config.lstm_units[0]
+    count = config.vocab_size * (config.embedding_dim + config.learned_embedding_dim)
+    if config.word_chars:
+        count += features.CHAR_VOCAB_SIZE * 16 + 3 * 16 * config.char_filters + config.char_filters
+    count += bilstm_params(lstm_inputs, units)
+    if config.pooling == "attention":
+        count += 2 * units * 64 + 64 + 64
+    return count + 2 * units * config.dense_units + config.dense_units + config.dense_units + 1
+
+
+def random_inputs(config: ModelConfig, rows: int = 5, seed: int = 0) -> dict:
+    """End-padded ids of random lengths (one row all padding) and their characters."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, config.max_length, rows)
+    lengths[0] = 0
+    ids = np.zeros((rows, config.max_length), np.int64)
+    chars = np.zeros((rows, config.max_length, max(config.word_chars, 1)), np.int64)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(2, config.vocab_size, length)
+        chars[row, :length] = rng.integers(1, features.CHAR_VOCAB_SIZE, (length, chars.shape[2]))
+    inputs = {features.TOKEN_IDS_KEY: ids}
+    if config.word_chars:
+        inputs[features.CHAR_IDS_KEY] = chars.reshape(rows, -1)
+    return inputs
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_parameter_counts(option):
+    config = option_config(option)
+    assert build_model(config).count_params() == expected_params(config)
+
+
+def test_ensemble_parameters_are_its_members():
+    members = [build_model(option_config(name)) for name in ("last", "all")]
+    ensemble = EnsembleClassifier(members)
+    ensemble(model_inputs(None, word_chars=5))
+    assert ensemble.count_params() == sum(expected_params(option_config(name)) for name in ("last", "all"))
+    assert ensemble.word_chars == 5
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_padding_does_not_change_the_prediction(option):
+    """Max and attention pooling and the character features see only real words: padding more changes nothing."""
+    config = option_config(option)
+    model = build_model(config)
+    inputs = random_inputs(config)
+    longer = {features.TOKEN_IDS_KEY: np.pad(inputs[features.TOKEN_IDS_KEY], ((0, 0), (0, 9)))}
+    if config.word_chars:
+        longer[features.CHAR_IDS_KEY] = np.pad(inputs[features.CHAR_IDS_KEY], ((0, 0), (0, 9 * config.word_chars)))
+    np.testing.assert_allclose(model.predict(inputs, verbose=0), model.predict(longer, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("option", [*OPTIONS, "ensemble"])
+def test_keras_file_round_trip(option, tmp_path):
+    if option == "ensemble":
+        config = option_config("all")
+        model = EnsembleClassifier([build_model(option_config("max")), build_model(config)])
+        model(model_inputs(None, word_chars=5))
+    else:
+        config = option_config(option)
+        model = build_model(config)
+    inputs = random_inputs(config)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.count_params() == model.count_params()
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
+
+
+def test_char_ids_cut_words_and_map_code_points():
+    words = tf.ragged.constant([["héllo", "a", "😂x", "b"], []])
+    ids = char_ids(words, max_length=3, word_chars=4).numpy()
+    assert ids.shape == (2, 12)
+    assert ids[0].tolist() == [ord("h") + 1, ord("é") + 1, ord("l") + 1, ord("l") + 1,  # cut at 4 characters
+                               ord("a") + 1, 0, 0, 0,
+                               257, ord("x") + 1, 0, 0]  # a code point above 255 is 257; "b" is word 4 of 3
+    assert not ids[1].any()
+
+
+@pytest.fixture(scope="module")
+def char_transform(dataset_file, tmp_path_factory):
+    """The Transform graph with characters (word_chars 5) of 300 real headlines."""
+    return write_transform_graph(dataset_file, str(tmp_path_factory.mktemp("transform_graph")),
+                                 str(tmp_path_factory.mktemp("tft_tmp")), BASE.tokenizer_settings())
+
+
+def test_transform_emits_the_characters_of_its_words(char_transform):
+    raw = {features.TEXT_KEY: tf.constant([[b"Area man's cat, 42"]])}
+    transformed = char_transform.transform_raw_features(raw)
+    words = ["area", "man's", "cat", ",", "42"]  # punctuation marks are tokens of their own
+    expected = [[ord(c) + 1 for c in w[:5]] + [0] * (5 - len(w[:5])) for w in words]
+    expected += [[0] * 5] * (BASE.max_length - len(words))
+    assert transformed[features.CHAR_IDS_KEY].numpy().reshape(BASE.max_length, 5).tolist() == expected
+    assert char_transform.transformed_feature_spec()[features.CHAR_IDS_KEY].shape == [BASE.max_length * 5]
+
+
+def test_trainer_refuses_characters_the_transform_does_not_give(char_transform):
+    check_transform_fits(BASE, char_transform)
+    with pytest.raises(TransformMismatchError, match="reads 4 characters per word, but the Transform gives"):
+        check_transform_fits(dataclasses.replace(BASE, word_chars=4), char_transform)
+
+
+@pytest.mark.parametrize("option", ["all", "ensemble"])
+def test_serving_signatures(option, char_transform, tmp_path):
+    """Exported through the same signatures, loaded as TF Serving loads it: the probabilities are the Keras
+    model's on the Transform's features, and the checkpoint holds each weight once."""
+    keras.utils.set_random_seed(0)
+    if option == "ensemble":
+        model = EnsembleClassifier([build_model(option_config("max")), build_model(BASE), build_model(BASE)])
+        model(model_inputs(None, word_chars=5))
+    else:
+        model = build_model(dataclasses.replace(BASE, **OPTIONS[option]))
+    export_dir = str(tmp_path / "serving_model")
+    export_serving_model(model, char_transform, export_dir, BASE.punctuation_tokens)
+    outputs = compare_loaders(export_dir)
+    replay_warmup_requests(export_dir)
+    transformed = char_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])})
+    inputs = {key: transformed[key] for key in (features.TOKEN_IDS_KEY, features.CHAR_IDS_KEY)}
+    expected = model(inputs, training=False).numpy().reshape(-1)
+    np.testing.assert_allclose(outputs[DEFAULT_SIGNATURE][OUTPUT_KEY], expected, rtol=0, atol=1e-6)
+    checkpoint = tf.train.load_checkpoint(f"{export_dir}/variables/variables")
+    shapes, dtypes = checkpoint.get_variable_to_shape_map(), checkpoint.get_variable_to_dtype_map()
+    assert sum(int(np.prod(shape)) for name, shape in shapes.items() if dtypes[name] == tf.float32) == model.count_params()
