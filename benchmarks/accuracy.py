@@ -16,11 +16,20 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
+from sklearn.metrics import roc_auc_score
 
 from textrnn.models import glove
+from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 from textrnn.models.presets import PRESETS, get_preset
 from textrnn.pipeline import configs, run_record
+from textrnn.pipeline.summary import split_predictions
+
+
+# Bins of expected calibration error: equal widths of confidence (the larger of p and 1 - p) from 0.5 to 1.
+CALIBRATION_BINS = 10
+LATENCY_CALLS = 300
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
@@ -30,7 +39,13 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "reusing the data components from the TFX cache. Timing columns compare only rows measured on one day: "
           "this machine's speed varies from day to day by up to 2x (the performance report measures side by side). A row with several training seeds gives their mean and the range of test "
           "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the "
-          "experiment a book preset repeats, after its 30 epochs.")
+          "experiment a book preset repeats, after its 30 epochs. Test AUC and test ECE (expected calibration error: "
+          f"{CALIBRATION_BINS} equal-width bins of confidence, the probability of the predicted class) come from the "
+          "pushed model's probabilities on the test split; Trainer time is the Trainer component's wall time (an "
+          "ensemble's models, and a Tuner's search, are in their own rows' notes); serving p50 is the median of "
+          f"{LATENCY_CALLS} one-headline requests to the pushed SavedModel's `headlines` signature in the benchmark's "
+          "process, on CPU. A dash: the row was measured before the column existed. Ensembles list each model's "
+          "epochs in square brackets.")
 
 # The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
 # images in github.com/lmoroney/tfbook, diagrams/TensorFlow Book/Chapter 7, in chapter order).
@@ -62,6 +77,45 @@ def preset_args(name: str) -> list:
     return []
 
 
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """The mean gap between confidence and accuracy over equal-width confidence bins, weighted by the share of
+    predictions in each (Guo et al., 2017); confidence is the probability of the predicted class.
+
+    Example:
+
+    >>> import numpy as np
+    >>> round(expected_calibration_error(np.array([0.9, 0.9, 0.2, 0.6]), np.array([1, 0, 0, 1])), 4)
+    0.35
+    """
+    confidence = np.maximum(probabilities, 1 - probabilities)
+    correct = (probabilities >= 0.5).astype(int) == labels
+    index = np.minimum(((confidence - 0.5) * 2 * bins).astype(int), bins - 1)
+    return float(sum(abs(correct[index == b].mean() - confidence[index == b].mean()) * (index == b).mean()
+                     for b in range(bins) if (index == b).any()))
+
+
+def serving_latency_ms(saved_model, headline: str, calls: int = LATENCY_CALLS) -> float:
+    """Median milliseconds of one `headlines` request of one headline, after a warm-up call."""
+    request = saved_model.signatures[HEADLINES_SIGNATURE]
+    headlines = tf.constant([headline])
+    request(headline=headlines)
+    seconds = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        request(headline=headlines)[OUTPUT_KEY].numpy()
+        seconds.append(time.perf_counter() - started)
+    return float(np.median(seconds) * 1000)
+
+
+def test_split_quality(pushed_dir: str, examples_uri: str) -> dict:
+    """Test AUC, expected calibration error and serving latency (batch 1) of a pushed model."""
+    saved_model = tf.saved_model.load(pushed_dir)
+    probabilities, labels, headlines = split_predictions(saved_model, examples_uri)
+    return {"test_auc": float(roc_auc_score(labels, probabilities)),
+            "test_ece": expected_calibration_error(probabilities, labels),
+            "serving_p50_ms": serving_latency_ms(saved_model, headlines[0].decode())}
+
+
 def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:
     """Runs the pipeline with one preset and seed; returns the measurements of that run."""
     started = time.perf_counter()
@@ -78,9 +132,12 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
         summary = json.load(f)
     with open(summary["training"]["history"]) as f:
         history = json.load(f)
-    train_examples = count_records(record.output("JsonExampleGen", "examples").uri, "train")
+    examples_uri = record.output("JsonExampleGen", "examples").uri
+    train_examples = count_records(examples_uri, "train")
     epochs = summary["training"]["epochs"]
+    members = history.get("members", [history])  # an ensemble trains its models one after another
     return {
+        **test_split_quality(summary["pushed_to"], examples_uri),
         "preset": name,
         "variant": variant,
         "seed": seed,
@@ -91,13 +148,14 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
         "best_epoch": summary["training"]["best_epoch"],
         "wall_seconds": wall,
         "trainer_seconds": record.seconds["Trainer"],
-        "examples_per_second": train_examples * epochs / sum(history["epoch_seconds"]),
+        "examples_per_second": train_examples * np.sum(epochs) / sum(sum(m["epoch_seconds"]) for m in members),
         "curves": summary["training"]["curves"],
         "measured": time.strftime("%Y-%m-%d %H:%M"),
     }
 
 
-MEAN_FIELDS = ("eval_loss", "eval_accuracy", "test_accuracy", "wall_seconds", "trainer_seconds", "examples_per_second")
+MEAN_FIELDS = ("eval_loss", "eval_accuracy", "test_accuracy", "test_auc", "test_ece", "wall_seconds", "trainer_seconds",
+               "examples_per_second", "serving_p50_ms")
 
 
 def combine(runs) -> dict:
@@ -105,7 +163,7 @@ def combine(runs) -> dict:
     the curves of the first run."""
     row = dict(runs[0])
     row.pop("seed")
-    row.update({field: sum(run[field] for run in runs) / len(runs) for field in MEAN_FIELDS})
+    row.update({field: sum(run[field] for run in runs) / len(runs) for field in MEAN_FIELDS if field in runs[0]})
     row["seeds"] = [run["seed"] for run in runs]
     row["test_accuracies"] = [run["test_accuracy"] for run in runs]
     row["epochs"] = [run["epochs"] for run in runs]
@@ -119,10 +177,22 @@ def row_key(row) -> str:
 
 def _epochs(row) -> str:
     epochs = row["epochs"] if isinstance(row["epochs"], list) else [row["epochs"]]
-    text = ", ".join(f"{e:g}" for e in epochs)
+    text = ", ".join(_epoch_count(e) for e in epochs)
     if row.get("best_epochs"):
-        text += " (best " + ", ".join(f"{e:g}" for e in row["best_epochs"]) + ")"
+        text += " (best " + ", ".join(_epoch_count(e) for e in row["best_epochs"]) + ")"
     return text
+
+
+def _epoch_count(epochs) -> str:
+    """Epochs of one run; an ensemble's, one per model, in brackets."""
+    if isinstance(epochs, list):
+        return "[" + " ".join(f"{e:g}" for e in epochs) + "]"
+    return f"{epochs:g}"
+
+
+def _measured(row, field: str, form: str) -> str:
+    """A column that rows measured before it existed leave empty."""
+    return form.format(row[field]) if field in row else "–"
 
 
 def _test_accuracy(row) -> str:
@@ -142,9 +212,9 @@ def _seeds(row) -> str:
 
 def markdown(rows, figures_dir: str) -> str:
     lines = [
-        "| preset | eval loss | eval accuracy | test accuracy | book | epochs | pipeline wall time "
-        "| training examples/s | curves |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| preset | eval loss | eval accuracy | test accuracy | test AUC | test ECE | book | epochs | Trainer time "
+        "| pipeline wall time | training examples/s | serving p50 (1 headline) | curves |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
     for row in rows:
@@ -152,7 +222,9 @@ def markdown(rows, figures_dir: str) -> str:
         book = BOOK_RESULTS.get(row["preset"], "")
         lines.append(
             f"| {row_key(row)} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {_test_accuracy(row)} "
-            f"| {book} | {_epochs(row)} | {row['wall_seconds']:.0f} s | {row['examples_per_second']:.0f} | {curves} |"
+            f"| {_measured(row, 'test_auc', '{:.4f}')} | {_measured(row, 'test_ece', '{:.4f}')} | {book} "
+            f"| {_epochs(row)} | {row['trainer_seconds']:.0f} s | {row['wall_seconds']:.0f} s "
+            f"| {row['examples_per_second']:.0f} | {_measured(row, 'serving_p50_ms', '{:.1f} ms')} | {curves} |"
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
         notes.append(f"- {row_key(row)} (measured {row['measured']}, {_seeds(row)}{conditions}): "

@@ -16,6 +16,9 @@
 5. Efficiency: FLOP/s of the training step counting every padded step, and counting real tokens only, against
    this machine's peak, arithmetic written out.
 6. Scaling: Transform and training time at 1k, 5k and all headlines.
+7. Ensembles: serving cost of a pushed ensemble against a pushed single model, both signatures, measured side by
+   side in one process. `--ensemble-serving SINGLE ENSEMBLE` (two pushed version folders, e.g. those of the
+   accuracy benchmark's `default` and `best` runs) measures only this section and rewrites it in the report.
 """
 import argparse
 import glob
@@ -32,7 +35,7 @@ import tensorflow_transform as tft
 
 from textrnn.models.batching import bucketed_batches, token_lengths
 from textrnn.models.config import ModelConfig
-from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY
+from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
 from textrnn.models.train import HISTORY_FILE, KERAS_MODEL_FILE
 from textrnn.pipeline import configs, run_record
 from textrnn.preprocessing import features
@@ -153,6 +156,43 @@ def serving_numbers(pushed_dir, model_run_dir, transform_graph_uri, headlines):
     return results
 
 
+ENSEMBLE_SECTION = "## 7. Ensembles: serving cost"
+
+
+def ensemble_serving(single_dir: str, ensemble_dir: str, headlines) -> str:
+    """Section 7: latency and throughput of both scoring signatures of two pushed SavedModels, side by side."""
+    rows = []
+    for label, folder in (("single model (baseline)", single_dir), ("ensemble", ensemble_dir)):
+        saved = tf.saved_model.load(folder)
+        for signature, prepare in ((HEADLINES_SIGNATURE, lambda b: {"headline": tf.constant(b)}),
+                                   (DEFAULT_SIGNATURE, lambda b: {"examples": tf.constant([serialized_example(
+                                       h.encode()) for h in b])})):
+            function = saved.signatures[signature]
+            call = lambda inputs, function=function: function(**inputs)[OUTPUT_KEY].numpy()  # noqa: E731
+            single = time_calls(call, prepare(headlines[:1]), 300) * 1000
+            row = {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99))}
+            for batch in (64, 256):
+                row[f"batch{batch}_per_s"] = float(batch / np.median(time_calls(call, prepare(headlines[:batch]), 30)))
+            rows.append((label, folder, signature, row))
+    baseline = {signature: row for label, _, signature, row in rows if label.startswith("single")}
+    out = [ENSEMBLE_SECTION, "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M')}, one after the other in one process, CPU.", "",
+           "| model | signature | p50 ms (batch 1) | p99 ms (batch 1) | headlines/s at 64 | headlines/s at 256 "
+           "| p50 ratio | batch-256 ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, folder, signature, row in rows:
+        base = baseline[signature]
+        out.append(f"| {label}: `{folder}` | {signature} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                   f"{row['batch64_per_s']:.0f} | {row['batch256_per_s']:.0f} | {row['p50_ms'] / base['p50_ms']:.2f} | "
+                   f"{row['batch256_per_s'] / base['batch256_per_s']:.2f} |")
+    return "\n".join(out) + "\n"
+
+
+def replace_section(report: str, section: str) -> str:
+    """`report` with its section 7 replaced by `section` (or `section` appended)."""
+    kept = report.split(ENSEMBLE_SECTION)[0].rstrip("\n")
+    return kept + "\n\n" + section
+
+
 def lstm_flops_per_step(config: ModelConfig):
     """FLOPs of one time step of every BiLSTM layer, forward pass, multiply-adds counted as 2; and the dense head."""
     lines, per_step = [], 0
@@ -188,8 +228,22 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="epochs of every training run (throughput: the epochs after the first)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
+    parser.add_argument("--ensemble-serving", nargs=2, metavar=("SINGLE", "ENSEMBLE"),
+                        help="only measure section 7 on these two pushed version folders and rewrite it in the report")
     args = parser.parse_args(argv)
     from textrnn.pipeline import data
+
+    if args.ensemble_serving:
+        dataset_dir = data.ensure_dataset()
+        headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
+        path = os.path.join(args.output_dir, "performance.md")
+        section = ensemble_serving(*args.ensemble_serving, headlines)
+        with open(path) as f:
+            report = replace_section(f.read(), section)
+        with open(path, "w") as f:
+            f.write(report)
+        print(section)
+        return 0
 
     work = os.path.abspath(args.work_dir)
     dataset_dir = data.ensure_dataset()
@@ -226,7 +280,10 @@ def main(argv=None):
     report = render(args, config, notebook, notebook_eps, wall, throughput, overhead, serving, steps, peak,
                     peak_line, scaling)
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "performance.md"), "w") as f:
+    path = os.path.join(args.output_dir, "performance.md")
+    if os.path.exists(path) and ENSEMBLE_SECTION in open(path).read():  # section 7 is measured on its own
+        report = replace_section(report, ENSEMBLE_SECTION + open(path).read().split(ENSEMBLE_SECTION)[1])
+    with open(path, "w") as f:
         f.write(report)
     print(report)
     return 0

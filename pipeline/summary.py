@@ -3,6 +3,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
@@ -117,23 +118,28 @@ def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(files, compression_type="GZIP")
 
 
-def test_split_accuracy(serving_model, examples_uri: str):
-    """Accuracy of the serving model at threshold 0.5 on the test split, and the split's satirical headlines."""
+def split_predictions(serving_model, examples_uri: str, split: str = "test"):
+    """The serving model's probabilities on one split, with the split's labels and headlines (numpy arrays)."""
     predict = serving_model.signatures[DEFAULT_SIGNATURE]
     spec = {
         features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
         features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
     }
-    correct = total = 0
-    satirical: List[str] = []
-    for batch in load_split(examples_uri, "test").batch(1024):
-        probability = predict(examples=batch)[OUTPUT_KEY].numpy()
+    probabilities, labels, headlines = [np.zeros(0, np.float32)], [np.zeros(0, np.int64)], [np.zeros(0, object)]
+    for batch in load_split(examples_uri, split).batch(1024):
+        probabilities.append(predict(examples=batch)[OUTPUT_KEY].numpy())
         parsed = tf.io.parse_example(batch, spec)
-        labels = parsed[features.LABEL_KEY].numpy()
-        correct += int(((probability >= 0.5).astype(int) == labels).sum())
-        total += len(labels)
-        satirical += [h.decode() for h, y in zip(parsed[features.TEXT_KEY].numpy(), labels) if y == 1]
-    return (correct / total if total else float("nan")), total, satirical
+        labels.append(parsed[features.LABEL_KEY].numpy())
+        headlines.append(parsed[features.TEXT_KEY].numpy())
+    return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(headlines)
+
+
+def test_split_accuracy(serving_model, examples_uri: str):
+    """Accuracy of the serving model at threshold 0.5 on the test split, and the split's satirical headlines."""
+    probabilities, labels, headlines = split_predictions(serving_model, examples_uri)
+    correct = int(((probabilities >= 0.5).astype(int) == labels).sum())
+    satirical = [h.decode() for h, y in zip(headlines, labels) if y == 1]
+    return (correct / len(labels) if len(labels) else float("nan")), len(labels), satirical
 
 
 def training_outputs(run_dir: str) -> dict:

@@ -278,6 +278,7 @@ def test_every_preset_compiles(preset, tmp_path):
     tasks = spec.root.dag.tasks
     glove = get_preset(preset).config.glove
     assert ("GloveCoverage" in tasks) == bool(glove)
+    assert ("Tuner" in tasks) == bool(get_preset(preset).config.tuner_trials)
     custom = set()
     for component in spec.components.values():
         for definitions in (component.input_definitions.artifacts, component.output_definitions.artifacts):

@@ -165,6 +165,9 @@ def test_book_presets_match_the_book():
     assert book["book-stacked"].lstm_units == (64, 64)
     assert book["book-stacked-lr8e-6"].learning_rate == 8e-6
     assert book["book-stacked-dropout"].dropout == 0.2
+    for config in [*book.values(), PRESETS["book-glove"].config]:  # the book's model: none of our options
+        assert (config.pooling, config.learned_embedding_dim, config.word_chars) == ("last", 0, 0)
+        assert (config.ensemble_size, config.tuner_trials) == (1, 0)
 
 
 def test_glove_presets_and_flags():

@@ -18,7 +18,7 @@ RAW_SPEC = {
 def transform(headlines, vocab_size, max_length, **config):
     data = [{"headline": [h], "is_sarcastic": [i % 2]} for i, h in enumerate(headlines)]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    config = dict(dict(punctuation_tokens=False), **config, vocab_size=vocab_size, max_length=max_length)
+    config = dict(dict(punctuation_tokens=False, word_chars=0), **config, vocab_size=vocab_size, max_length=max_length)
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (rows, _), _ = (data, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, config)
