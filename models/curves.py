@@ -21,12 +21,13 @@ def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: 
     for index, member in enumerate(members):
         epochs = member.get("epoch") or range(1, len(member[metric]) + 1)
         marker = "." if len(epochs) > 1 and epochs[1] - epochs[0] < 1 else None  # several validations per epoch
-        suffix = f" (model {index + 1})" if len(members) > 1 else ""
+        suffix = f" ({len(members)} models)" if len(members) > 1 else ""
         shade = 1.0 - 0.6 * index / max(len(members) - 1, 1)
-        axes.plot(epochs, member[metric], "-", color=(0, 0, shade), marker=marker, label=f"training {metric}{suffix}")
+        axes.plot(epochs, member[metric], "-", color=(0, 0, shade), marker=marker,
+                  label=f"training {metric}{suffix}" if index == 0 else None)
         if f"val_{metric}" in member:
             axes.plot(epochs, member[f"val_{metric}"], "-", color=(shade, 0, 0), marker=marker,
-                      label=f"validation {metric}{suffix}")
+                      label=f"validation {metric}{suffix}" if index == 0 else None)
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(metric)

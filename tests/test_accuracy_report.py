@@ -1,0 +1,31 @@
+"""The accuracy benchmark's measures and table, without running the pipeline."""
+import doctest
+
+import numpy as np
+import pytest
+
+from benchmarks import accuracy
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(accuracy)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_when_not():
+    rng = np.random.default_rng(0)
+    probabilities = rng.uniform(0, 1, 200_000)
+    calibrated = (rng.uniform(0, 1, probabilities.size) < probabilities).astype(int)
+    assert accuracy.expected_calibration_error(probabilities, calibrated) == pytest.approx(0, abs=0.01)
+    overconfident = np.where(probabilities >= 0.5, 0.999, 0.001)
+    assert accuracy.expected_calibration_error(overconfident, calibrated) == pytest.approx(0.25, abs=0.01)
+
+
+def test_rows_measured_before_a_column_existed_show_a_dash():
+    old = {"preset": "default", "eval_loss": 0.31, "eval_accuracy": 0.87, "test_accuracy": 0.878, "epochs": 1.5,
+           "wall_seconds": 100, "trainer_seconds": 60, "examples_per_second": 700, "figures": [],
+           "measured": "2026-11-30 14:02"}
+    new = dict(old, preset="best", test_auc=0.96, test_ece=0.012, serving_p50_ms=9.5, epochs=[[4, 5], [5, 5]])
+    lines = accuracy.markdown([old, new], "benchmarks/results").splitlines()
+    assert "| – | – |" in lines[2] and lines[2].count("–") == 3
+    assert "| 0.9600 | 0.0120 |" in lines[3] and "9.5 ms" in lines[3] and "[4 5], [5 5]" in lines[3]
