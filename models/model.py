@@ -1,9 +1,11 @@
 """The chapter's classifier: embedding, bidirectional LSTMs, a dense layer and a sigmoid output."""
+import contextlib
 import dataclasses
 from typing import Optional
 
 import keras
 import numpy as np
+from keras.src.backend.common import global_state
 
 from textrnn.models.attention_pooling import AttentionPooling
 from textrnn.models.char_cnn import CharCNN
@@ -63,9 +65,17 @@ class BiLSTMClassifier(keras.Model):
         self.learned_embedding = keras.layers.Embedding(
             vocab_size, learned_embedding_dim, name="learned_embedding") if learned_embedding_dim else None
         self.char_cnn = CharCNN(char_filters, name="char_cnn") if word_chars else None
-        # Each direction built here: Bidirectional would copy the forward LSTM through Keras' serialization,
-        # which inside load_model's shared-object scope can hand back the forward layer itself.
-        self.bilstms = [
+        with _outside_object_sharing():
+            self.bilstms = self._bilstms()
+        self.pool = {"last": None, "max": MaskedMaxPooling(name="max_pooling"),
+                     "attention": AttentionPooling(name="attention_pooling")}[pooling]
+        self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
+        self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
+
+    def _bilstms(self):
+        # Each direction built here, or Bidirectional would make the backward LSTM as it makes its forward one:
+        # a copy through Keras' serialization.
+        return [
             keras.layers.Bidirectional(
                 self._lstm(units, depth, backwards=False),
                 backward_layer=self._lstm(units, depth, backwards=True),
@@ -73,10 +83,6 @@ class BiLSTMClassifier(keras.Model):
             )
             for depth, units in enumerate(self.lstm_units)
         ]
-        self.pool = {"last": None, "max": MaskedMaxPooling(name="max_pooling"),
-                     "attention": AttentionPooling(name="attention_pooling")}[pooling]
-        self.dense = keras.layers.Dense(dense_units, activation="relu", name="dense")
-        self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
 
     def _lstm(self, units: int, depth: int, backwards: bool) -> keras.layers.LSTM:
         sequences = depth < len(self.lstm_units) - 1 or self.pooling != "last"
@@ -129,6 +135,26 @@ class BiLSTMClassifier(keras.Model):
             char_filters=self.char_filters, glove_vocabulary=self.glove_vocabulary,
         )
         return config
+
+
+@contextlib.contextmanager
+def _outside_object_sharing():
+    """Suspends the shared-object scope that `keras.saving.load_model` opens while the scope's block runs.
+
+    Bidirectional copies its forward LSTM by serializing and deserializing it. Inside that scope Keras keys
+    serialized objects by `id()`, so once an earlier copy's original has been freed, a new LSTM at the same
+    address is taken for it and gets the earlier object back: two models of a loaded ensemble then shared one
+    forward LSTM (and one of them loaded the other's weights).
+    """
+    keys = ("shared_objects/id_to_obj_map", "shared_objects/id_to_config_map")
+    saved = {key: global_state.get_global_attribute(key) for key in keys}
+    for key in keys:
+        global_state.set_global_attribute(key, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            global_state.set_global_attribute(key, value)
 
 
 def model_inputs(length, word_chars: int = 0) -> dict:

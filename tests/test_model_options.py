@@ -10,7 +10,7 @@ import tensorflow as tf
 from textrnn.models.config import ModelConfig
 from textrnn.models.ensemble import EnsembleClassifier
 from textrnn.models.export import DEFAULT_SIGNATURE, OUTPUT_KEY, export_serving_model
-from textrnn.models.model import build_model, model_inputs
+from textrnn.models.model import BiLSTMClassifier, build_model, model_inputs
 from textrnn.models.train import TransformMismatchError, check_transform_fits
 from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import char_ids
@@ -126,6 +126,19 @@ def test_glove_extension_embeds_words_after_the_vocabulary_with_their_glove_vect
     np.testing.assert_array_equal(words[2], matrix[1])
     with pytest.raises(ValueError, match=r"needs \(540, 50\)"):
         build_model(config, matrix[:500])
+
+
+def test_models_built_while_keras_loads_get_lstms_of_their_own():
+    """keras.saving.load_model opens a scope that keys serialized objects by id(), and Bidirectional copies its
+    forward LSTM through serialization: a new LSTM at a freed one's address got the earlier copy back, so two
+    models of a loaded ensemble shared a forward LSTM (and one held the other's weights)."""
+    from keras.src.saving import serialization_lib
+
+    with serialization_lib.ObjectSharingScope():
+        models = [BiLSTMClassifier(vocab_size=50, embedding_dim=4, lstm_units=[3], dense_units=2) for _ in range(30)]
+    layers = [lstm for model in models for bilstm in model.bilstms
+              for lstm in (bilstm.forward_layer, bilstm.backward_layer)]
+    assert len({id(layer) for layer in layers}) == len(layers) == 60
 
 
 def test_char_ids_cut_words_and_map_code_points():
