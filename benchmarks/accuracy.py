@@ -41,8 +41,8 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "accuracy; the notes below the table list the seeds. The book column gives the book's figures for the "
           "experiment a book preset repeats, after its 30 epochs. Test AUC and test ECE (expected calibration error: "
           f"{CALIBRATION_BINS} equal-width bins of confidence, the probability of the predicted class) come from the "
-          "pushed model's probabilities on the test split; Trainer time is the Trainer component's wall time (an "
-          "ensemble's models, and a Tuner's search, are in their own rows' notes); serving p50 is the median of "
+          "pushed model's probabilities on the test split; Trainer time is the Trainer component's wall time (all of an "
+          "ensemble's models; a Tuner's search runs before it and counts in the pipeline wall time); serving p50 is the median of "
           f"{LATENCY_CALLS} one-headline requests to the pushed SavedModel's `headlines` signature in the benchmark's "
           "process, on CPU. A dash: the row was measured before the column existed. Ensembles list each model's "
           "epochs in square brackets.")

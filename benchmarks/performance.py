@@ -159,7 +159,7 @@ def serving_numbers(pushed_dir, model_run_dir, transform_graph_uri, headlines):
 ENSEMBLE_SECTION = "## 7. Ensembles: serving cost"
 
 
-def ensemble_serving(single_dir: str, ensemble_dir: str, headlines) -> str:
+def ensemble_serving(single_dir: str, ensemble_dir: str, headlines, conditions: str = "") -> str:
     """Section 7: latency and throughput of both scoring signatures of two pushed SavedModels, side by side."""
     rows = []
     for label, folder in (("single model (baseline)", single_dir), ("ensemble", ensemble_dir)):
@@ -176,12 +176,14 @@ def ensemble_serving(single_dir: str, ensemble_dir: str, headlines) -> str:
             rows.append((label, folder, signature, row))
     baseline = {signature: row for label, _, signature, row in rows if label.startswith("single")}
     out = [ENSEMBLE_SECTION, "",
-           f"Measured {time.strftime('%Y-%m-%d %H:%M')}, one after the other in one process, CPU.", "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M')}, one after the other in one process, CPU"
+           + (f"; {conditions}" if conditions else "") + ".", "",
            "| model | signature | p50 ms (batch 1) | p99 ms (batch 1) | headlines/s at 64 | headlines/s at 256 "
            "| p50 ratio | batch-256 ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label, folder, signature, row in rows:
         base = baseline[signature]
-        out.append(f"| {label}: `{folder}` | {signature} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+        shown = os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else folder
+        out.append(f"| {label}: `{shown}` | {signature} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
                    f"{row['batch64_per_s']:.0f} | {row['batch256_per_s']:.0f} | {row['p50_ms'] / base['p50_ms']:.2f} | "
                    f"{row['batch256_per_s'] / base['batch256_per_s']:.2f} |")
     return "\n".join(out) + "\n"
@@ -230,6 +232,7 @@ def main(argv=None):
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
     parser.add_argument("--ensemble-serving", nargs=2, metavar=("SINGLE", "ENSEMBLE"),
                         help="only measure section 7 on these two pushed version folders and rewrite it in the report")
+    parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (section 7)")
     args = parser.parse_args(argv)
     from textrnn.pipeline import data
 
@@ -237,7 +240,7 @@ def main(argv=None):
         dataset_dir = data.ensure_dataset()
         headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
         path = os.path.join(args.output_dir, "performance.md")
-        section = ensemble_serving(*args.ensemble_serving, headlines)
+        section = ensemble_serving(*args.ensemble_serving, headlines, args.conditions)
         with open(path) as f:
             report = replace_section(f.read(), section)
         with open(path, "w") as f:

@@ -39,8 +39,9 @@ def apply_values(config: ModelConfig, values: Mapping[str, Any]) -> ModelConfig:
 
 
 def choose(hp, config: ModelConfig, space: Mapping[str, Tuple[Any, ...]] = SEARCH_SPACE) -> ModelConfig:
-    """The config of one trial: `config` with a value of KerasTuner's `hp` for every field of `space`, the
-    config's own value first when it is among them (a search's first trial is then the config itself)."""
+    """The config of one trial: `config` with a value of KerasTuner's `hp` for every field of `space`. The
+    config's own values are the defaults (what `hp` gives outside a search); a random search draws every
+    trial, the first included, at random."""
     values = {}
     for name, choices in space.items():
         current = getattr(config, name)

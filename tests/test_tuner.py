@@ -19,10 +19,10 @@ from textrnn.pipeline import cli, configs, run_record
 from textrnn.preprocessing import features
 
 
-def test_first_trial_is_the_config_and_every_trial_keeps_the_transform():
+def test_defaults_are_the_config_and_every_trial_keeps_the_transform():
     config = ModelConfig(pooling="max", lstm_units=(128, 128), learned_embedding_dim=64)
     hp = keras_tuner.HyperParameters()
-    assert choose(hp, config) == config  # the defaults: a search starts from the config itself
+    assert choose(hp, config) == config  # the defaults
     assert set(hp.values) == set(SEARCH_SPACE)
     oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=20, seed=0)
     oracle.hyperparameters = hp
