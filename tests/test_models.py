@@ -1,4 +1,5 @@
 """The model family: the book's parameter counts, stacking, cuDNN eligibility, saving, training outputs."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -35,7 +36,7 @@ def test_stacks_any_depth_with_sequences_between_layers():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_keeps_lstms_cudnn_eligible(name):
     config = PRESETS[name].config
-    model = build_model(ModelConfig.from_dict(dict(config.to_dict(), vocab_size=50, glove=None)))
+    model = build_model(dataclasses.replace(config, vocab_size=50))
     for lstm in lstms(model):
         layer = lstm.get_config()
         assert layer["activation"] == "tanh" and layer["recurrent_activation"] == "sigmoid"
