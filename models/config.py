@@ -62,7 +62,7 @@ class ModelConfig:
     early_stopping_patience: int = 2
     # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
     seed: Optional[int] = None
-    # Models trained (seeds seed, seed + 1, ...) and exported as one that averages their probabilities.
+    # Models trained (seeds seed x ensemble_size + 0, 1, ...) and exported as one that averages their probabilities.
     ensemble_size: int = 1
     # Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py
     # (each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer

@@ -74,7 +74,7 @@ PRESETS: Dict[str, Preset] = {
     ),
     "best": Preset(
         ModelConfig(**_GLOVE_RECIPE, ensemble_size=5),
-        "our most accurate: an ensemble of 5 models (seeds seed to seed + 4) of our GloVe recipe (GloVe 6B 50d over "
+        "our most accurate: an ensemble of 5 models (seeds 5 x seed to 5 x seed + 4) of our GloVe recipe (GloVe 6B 50d over "
         "every training word and, frozen, 100,000 more; max pooling; dropout 0.3), exported as one SavedModel that "
         "averages their probabilities",
     ),

@@ -151,9 +151,11 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
 
 
 def member_configs(config: ModelConfig) -> List[ModelConfig]:
-    """The configs of an ensemble's members: seeds seed, seed + 1, ... (all unseeded when seed is None)."""
-    return [config if config.seed is None else dataclasses.replace(config, seed=config.seed + index)
-            for index in range(config.ensemble_size)]
+    """The configs of an ensemble's members: seeds seed x size to seed x size + size - 1, so that ensembles of
+    different seeds share no model (all unseeded when seed is None; a single model keeps the seed)."""
+    size = config.ensemble_size
+    return [config if config.seed is None else dataclasses.replace(config, seed=config.seed * size + index)
+            for index in range(size)]
 
 
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:

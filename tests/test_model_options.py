@@ -230,3 +230,13 @@ def test_glove_extension_serves_through_the_signatures(glove_transform, tmp_path
     transformed = glove_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])})
     expected = model({features.TOKEN_IDS_KEY: transformed[features.TOKEN_IDS_KEY]}, training=False).numpy().reshape(-1)
     np.testing.assert_allclose(outputs[DEFAULT_SIGNATURE][OUTPUT_KEY], expected, rtol=0, atol=1e-6)
+
+
+def test_ensembles_of_different_seeds_share_no_model():
+    from textrnn.models.train import member_configs
+
+    seeds = {seed: [m.seed for m in member_configs(dataclasses.replace(BASE, seed=seed, ensemble_size=5))]
+             for seed in (0, 1, 2)}
+    assert seeds == {0: [0, 1, 2, 3, 4], 1: [5, 6, 7, 8, 9], 2: [10, 11, 12, 13, 14]}
+    assert [m.seed for m in member_configs(dataclasses.replace(BASE, seed=7))] == [7]  # one model keeps its seed
+    assert [m.seed for m in member_configs(dataclasses.replace(BASE, seed=None, ensemble_size=3))] == [None] * 3
