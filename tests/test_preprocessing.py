@@ -6,6 +6,7 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
+from textrnn.models.config import ModelConfig
 from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import normalize, preprocessing_fn, tokenize
 
@@ -18,7 +19,8 @@ RAW_SPEC = {
 def transform(headlines, vocab_size, max_length, **config):
     data = [{"headline": [h], "is_sarcastic": [i % 2]} for i, h in enumerate(headlines)]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    config = dict(dict(punctuation_tokens=False, word_chars=0), **config, vocab_size=vocab_size, max_length=max_length)
+    config = {**ModelConfig().tokenizer_settings(), "punctuation_tokens": False, **config, "vocab_size": vocab_size,
+              "max_length": max_length}
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (rows, _), _ = (data, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing_fn(inputs, config)
