@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.performance import time_calls
 from textrnn.models import glove
 from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 from textrnn.models.presets import PRESETS, get_preset
@@ -97,13 +98,7 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 def serving_latency_ms(saved_model, headline: str, calls: int = LATENCY_CALLS) -> float:
     """Median milliseconds of one `headlines` request of one headline, after a warm-up call."""
     request = saved_model.signatures[HEADLINES_SIGNATURE]
-    headlines = tf.constant([headline])
-    request(headline=headlines)
-    seconds = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        request(headline=headlines)[OUTPUT_KEY].numpy()
-        seconds.append(time.perf_counter() - started)
+    seconds = time_calls(lambda h: request(headline=h)[OUTPUT_KEY].numpy(), tf.constant([headline]), calls)
     return float(np.median(seconds) * 1000)
 
 

@@ -145,15 +145,17 @@ def serving_numbers(pushed_dir, model_run_dir, transform_graph_uri, headlines):
         "serving_default (tf.Example)": (lambda x: by_example(examples=x)[OUTPUT_KEY], examples_of),
         "Keras model on token ids (baseline)": (keras_on_ids, ids_of),
     }
-    results = {}
-    for name, (call, prepare) in callers.items():
-        single = time_calls(call, prepare(headlines[:1]), 300) * 1000
-        row = {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99))}
-        for batch in (64, 256):
-            seconds = time_calls(call, prepare(headlines[:batch]), 30)
-            row[f"batch{batch}_per_s"] = float(batch / np.median(seconds))
-        results[name] = row
-    return results
+    return {name: call_timings(call, prepare, headlines) for name, (call, prepare) in callers.items()}
+
+
+def call_timings(call, prepare, headlines):
+    """p50 and p99 milliseconds of `call` on one headline, and headlines per second in batches of 64 and 256;
+    `prepare` turns a list of headlines into the call's argument."""
+    single = time_calls(call, prepare(headlines[:1]), 300) * 1000
+    row = {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99))}
+    for batch in (64, 256):
+        row[f"batch{batch}_per_s"] = float(batch / np.median(time_calls(call, prepare(headlines[:batch]), 30)))
+    return row
 
 
 ENSEMBLE_SECTION = "## 7. Ensembles: serving cost"
@@ -169,11 +171,7 @@ def ensemble_serving(single_dir: str, ensemble_dir: str, headlines, conditions: 
                                        h.encode()) for h in b])})):
             function = saved.signatures[signature]
             call = lambda inputs, function=function: function(**inputs)[OUTPUT_KEY].numpy()  # noqa: E731
-            single = time_calls(call, prepare(headlines[:1]), 300) * 1000
-            row = {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99))}
-            for batch in (64, 256):
-                row[f"batch{batch}_per_s"] = float(batch / np.median(time_calls(call, prepare(headlines[:batch]), 30)))
-            rows.append((label, folder, signature, row))
+            rows.append((label, folder, signature, call_timings(call, prepare, headlines)))
     baseline = {signature: row for label, _, signature, row in rows if label.startswith("single")}
     out = [ENSEMBLE_SECTION, "",
            f"Measured {time.strftime('%Y-%m-%d %H:%M')}, one after the other in one process, CPU"
@@ -284,8 +282,9 @@ def main(argv=None):
                     peak_line, scaling)
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "performance.md")
-    if os.path.exists(path) and ENSEMBLE_SECTION in open(path).read():  # section 7 is measured on its own
-        report = replace_section(report, ENSEMBLE_SECTION + open(path).read().split(ENSEMBLE_SECTION)[1])
+    earlier = open(path).read() if os.path.exists(path) else ""
+    if ENSEMBLE_SECTION in earlier:  # section 7 is measured on its own (--ensemble-serving): kept
+        report = replace_section(report, ENSEMBLE_SECTION + earlier.split(ENSEMBLE_SECTION, 1)[1])
     with open(path, "w") as f:
         f.write(report)
     print(report)

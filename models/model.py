@@ -73,20 +73,14 @@ class BiLSTMClassifier(keras.Model):
         self.probability = keras.layers.Dense(1, activation="sigmoid", name="probability")
 
     def _bilstms(self):
-        # Each direction built here, or Bidirectional would make the backward LSTM as it makes its forward one:
-        # a copy through Keras' serialization.
         return [
             keras.layers.Bidirectional(
-                self._lstm(units, depth, backwards=False),
-                backward_layer=self._lstm(units, depth, backwards=True),
+                keras.layers.LSTM(units, dropout=self.dropout,
+                                  return_sequences=depth < len(self.lstm_units) - 1 or self.pooling != "last"),
                 name=f"bilstm_{depth}",
             )
             for depth, units in enumerate(self.lstm_units)
         ]
-
-    def _lstm(self, units: int, depth: int, backwards: bool) -> keras.layers.LSTM:
-        sequences = depth < len(self.lstm_units) - 1 or self.pooling != "last"
-        return keras.layers.LSTM(units, dropout=self.dropout, return_sequences=sequences, go_backwards=backwards)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "BiLSTMClassifier":

@@ -40,13 +40,18 @@ def example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
 
 def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucket_window,
                  memory_budget_mb):
-    """One pass over transformed examples as (features, label) batches, reshuffled each epoch when `shuffle`.
+    """One pass over transformed examples as (features, label) batches, reshuffled each epoch when `shuffle`
+    (`read_split`, then `batch_examples`)."""
+    examples, count = read_split(file_pattern, data_accessor, tf_transform_output, memory_budget_mb)
+    return batch_examples(examples, count, batch_size, shuffle, bucket_window)
+
+
+def read_split(file_pattern, data_accessor, tf_transform_output, memory_budget_mb):
+    """The single (features, label) transformed examples of one split, and how many there are.
 
     A split that takes at most `memory_budget_mb` in memory (a transformed headline is `max_length` ids: the
     v1 dataset's train split takes 7 MB) is loaded once and served from memory; a larger one is streamed from
-    its files every epoch through the same shuffle buffer, so memory stays bounded whatever the data's size.
-    A `bucket_window` of 1 or more pads each batch only to its longest headline (see
-    `textrnn.models.batching`); 0 keeps every batch at the Transform's `max_length`.
+    its files every epoch, so memory stays bounded whatever the data's size.
     """
     records = data_accessor.tf_dataset_factory(
         file_pattern,
@@ -65,19 +70,34 @@ def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, s
                 loaded = None
     if not count:
         raise ValueError(f"no transformed examples in {file_pattern}")
-    if loaded is not None:
-        inputs = {key: np.concatenate([inputs[key] for inputs, _ in loaded]) for key in loaded[0][0]}
-        examples = tf.data.Dataset.from_tensor_slices((inputs, np.concatenate([label for _, label in loaded])))
-    else:
+    if loaded is None:
         logging.info("streaming %d examples (%.0f MB in memory, over the budget of %d MB) from %s",
                      count, count * per_example / 2**20, memory_budget_mb, file_pattern)
-        examples = records.unbatch()
+        return records.unbatch(), count
+    inputs = {key: np.concatenate([inputs[key] for inputs, _ in loaded]) for key in loaded[0][0]}
+    return tf.data.Dataset.from_tensor_slices((inputs, np.concatenate([label for _, label in loaded]))), count
+
+
+def batch_examples(examples, count, batch_size, shuffle, bucket_window):
+    """(features, label) batches of the `count` single `examples`, reshuffled each epoch when `shuffle` (through
+    the same shuffle buffer, loaded or streamed; its seed is TensorFlow's global seed when this is called).
+    A `bucket_window` of 1 or more pads each batch only to its longest headline (see `textrnn.models.batching`);
+    0 keeps every batch at the Transform's `max_length`."""
     if bucket_window:
         return bucketed_batches(examples, count, batch_size, shuffle, bucket_window)
     if shuffle:
         examples = examples.shuffle(SHUFFLE_BUFFER_SIZE, reshuffle_each_iteration=True)
     batches = examples.batch(batch_size).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def read_splits(fn_args, tf_transform_output, config: ModelConfig):
+    """The train and eval splits of the Trainer's or Tuner's `fn_args`, each read once: (examples, count) of
+    the training split, and the eval split's validation batches."""
+    train, (eval_examples, eval_count) = (
+        read_split(files, fn_args.data_accessor, tf_transform_output, config.memory_budget_mb)
+        for files in (fn_args.train_files, fn_args.eval_files))
+    return train, batch_examples(eval_examples, eval_count, config.batch_size, False, config.bucket_window)
 
 
 def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.Strategy:
@@ -215,15 +235,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     check_transform_fits(config, tf_transform_output)
     initial_embedding = embedding_matrix(config, tf_transform_output)
+    (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
     members, histories = [], []
     for index, member in enumerate(member_configs(config)):
         if member.seed is not None:
             keras.utils.set_random_seed(member.seed)  # before the shuffle takes its seed from it
-        train_data, validation_data = (
-            make_dataset(files, fn_args.data_accessor, tf_transform_output, member.batch_size, shuffle,
-                         member.bucket_window, member.memory_budget_mb)
-            for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
-        )
+        train_data = batch_examples(train_examples, train_count, member.batch_size, True, member.bucket_window)
         run_dir = fn_args.model_run_dir if config.ensemble_size == 1 else os.path.join(
             fn_args.model_run_dir, f"member-{index}")
         logging.info("training model %d of %d", index + 1, config.ensemble_size)

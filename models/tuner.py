@@ -17,7 +17,8 @@ from tfx import v1 as tfx
 from textrnn.models import search_space
 from textrnn.models.config import ModelConfig
 from textrnn.models.model import build_model
-from textrnn.models.train import check_transform_fits, embedding_matrix, fit_arguments, make_dataset
+from textrnn.models.train import (batch_examples, check_transform_fits, embedding_matrix, fit_arguments,
+                                  read_splits)
 
 OBJECTIVE = "val_loss"
 
@@ -57,11 +58,8 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         keras.utils.set_random_seed(config.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     check_transform_fits(config, tf_transform_output)
-    train_data, validation_data = (
-        make_dataset(files, fn_args.data_accessor, tf_transform_output, config.batch_size, shuffle,
-                     config.bucket_window, config.memory_budget_mb)
-        for files, shuffle in ((fn_args.train_files, True), (fn_args.eval_files, False))
-    )
+    (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
+    train_data = batch_examples(train_examples, train_count, config.batch_size, True, config.bucket_window)
     initial_embedding = embedding_matrix(config, tf_transform_output)
     deadline = time.monotonic() + config.tuner_time_budget_s
     oracle = BudgetedRandomSearchOracle(

