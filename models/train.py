@@ -17,7 +17,6 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from textrnn.errors import TextrnnError
 from textrnn.models.batching import SHUFFLE_BUFFER_SIZE, bucketed_batches
 from textrnn.models.config import ModelConfig
 from textrnn.models.curves import plot_history
@@ -25,6 +24,7 @@ from textrnn.models.epoch_timer import EpochTimer
 from textrnn.models.export import export_serving_model
 from textrnn.models.ensemble import EnsembleClassifier
 from textrnn.models.model import build_model, compile_model
+from textrnn.models.transform_check import check_transform_fits
 from textrnn.preprocessing import features
 
 KERAS_MODEL_FILE = "model.keras"
@@ -186,32 +186,6 @@ def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
         json.dump(history, f, indent=1)
     plot_history(history, run_dir)
-
-
-class TransformMismatchError(TextrnnError, ValueError):
-    """The Transform's output does not fit the model's configuration."""
-
-
-def check_transform_fits(config: ModelConfig, tf_transform_output: tft.TFTransformOutput) -> None:
-    """Fails unless every id the Transform gives has an embedding row and headlines are max_length ids long."""
-    words = tf_transform_output.vocabulary_size_by_name(features.VOCAB_NAME)
-    if words + features.FIRST_WORD_ID > config.vocab_size:
-        raise TransformMismatchError(
-            f"the Transform's vocabulary has {words} words, which with padding and OOV need vocab_size "
-            f"{words + features.FIRST_WORD_ID}, but the model's embedding has {config.vocab_size} rows: use the same "
-            "vocab_size for the Transform and the Trainer")
-    spec = tf_transform_output.transformed_feature_spec()
-    shape = spec[features.TOKEN_IDS_KEY].shape
-    if list(shape) != [config.max_length]:
-        raise TransformMismatchError(
-            f"the Transform pads headlines to {list(shape)} ids, the model is configured for max_length "
-            f"{config.max_length}")
-    chars = list(spec[features.CHAR_IDS_KEY].shape) if features.CHAR_IDS_KEY in spec else None
-    if config.word_chars and chars != [config.max_length * config.word_chars]:
-        raise TransformMismatchError(
-            f"the model reads {config.word_chars} characters per word, but the Transform gives "
-            + ("no characters" if chars is None else f"{chars} character ids per headline")
-            + ": use the same word_chars for the Transform and the Trainer")
 
 
 def tuned_config(config: ModelConfig, hyperparameters: Optional[dict]) -> ModelConfig:

@@ -17,8 +17,8 @@ from tfx import v1 as tfx
 from textrnn.models import search_space
 from textrnn.models.config import ModelConfig
 from textrnn.models.model import build_model
-from textrnn.models.train import (batch_examples, check_transform_fits, embedding_matrix, fit_arguments,
-                                  read_splits)
+from textrnn.models.train import batch_examples, embedding_matrix, fit_arguments, read_splits
+from textrnn.models.transform_check import check_transform_fits
 
 OBJECTIVE = "val_loss"
 

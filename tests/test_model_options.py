@@ -11,7 +11,7 @@ from textrnn.models.config import ModelConfig
 from textrnn.models.ensemble import EnsembleClassifier
 from textrnn.models.export import DEFAULT_SIGNATURE, OUTPUT_KEY, export_serving_model
 from textrnn.models.model import BiLSTMClassifier, build_model, model_inputs
-from textrnn.models.train import TransformMismatchError, check_transform_fits
+from textrnn.models.transform_check import TransformMismatchError, check_transform_fits
 from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import char_ids
 from serving_checks import HEADLINES, compare_loaders, replay_warmup_requests, write_transform_graph
@@ -169,6 +169,12 @@ def test_transform_emits_the_characters_of_its_words(char_transform):
 
 
 def test_trainer_refuses_characters_the_transform_does_not_give(char_transform):
+    """Also after TFX has reloaded the Trainer's and Tuner's modules, as every in-process run does: the error is
+    still the class callers import."""
+    from tfx.utils import import_utils
+
+    import_utils.import_func_from_module("textrnn.models.train", "run_fn")
+    import_utils.import_func_from_module("textrnn.models.tuner", "tuner_fn")
     check_transform_fits(BASE, char_transform)
     with pytest.raises(TransformMismatchError, match="reads 4 characters per word, but the Transform gives"):
         check_transform_fits(dataclasses.replace(BASE, word_chars=4), char_transform)

@@ -139,7 +139,7 @@ PUBLIC_MODULES = ["textrnn", "textrnn.errors", "textrnn.models.config", "textrnn
                   "textrnn.components.latest_pushed_model", "textrnn.components.baseline_evaluator",
                   "textrnn.components.run_verdict", "textrnn.models.masked_max_pooling",
                   "textrnn.models.attention_pooling", "textrnn.models.char_cnn", "textrnn.models.ensemble",
-                  "textrnn.models.search_space", "textrnn.preprocessing.preprocessing"]
+                  "textrnn.models.search_space", "textrnn.models.transform_check", "textrnn.preprocessing.preprocessing"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

@@ -117,7 +117,7 @@ def test_length_buckets_count_words_as_the_transform_does(exported):
 def test_trainer_refuses_a_transform_that_does_not_fit_the_model(transform_output):
     import dataclasses
 
-    from textrnn.models.train import TransformMismatchError, check_transform_fits
+    from textrnn.models.transform_check import TransformMismatchError, check_transform_fits
 
     check_transform_fits(CONFIG, transform_output)
     with pytest.raises(TransformMismatchError, match="vocabulary has 498 words, .* vocab_size 500, but the model's "
