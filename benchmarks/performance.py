@@ -16,9 +16,10 @@
 5. Efficiency: FLOP/s of the training step counting every padded step, and counting real tokens only, against
    this machine's peak, arithmetic written out.
 6. Scaling: Transform and training time at 1k, 5k and all headlines.
-7. Ensembles: serving cost of a pushed ensemble against a pushed single model, both signatures, measured side by
-   side in one process. `--ensemble-serving SINGLE ENSEMBLE` (two pushed version folders, e.g. those of the
-   accuracy benchmark's `default` and `best` runs) measures only this section and rewrites it in the report.
+7. Ensembles: serving cost of pushed ensembles against a pushed single model, both signatures, measured side by
+   side in one process. `--ensemble-serving SINGLE ENSEMBLE [ENSEMBLE ...]` (pushed version folders, e.g. those
+   of the accuracy benchmark's `default` and `best` runs) measures only this section and rewrites it in the
+   report.
 """
 import argparse
 import glob
@@ -161,10 +162,11 @@ def call_timings(call, prepare, headlines):
 ENSEMBLE_SECTION = "## 7. Ensembles: serving cost"
 
 
-def ensemble_serving(single_dir: str, ensemble_dir: str, headlines, conditions: str = "") -> str:
-    """Section 7: latency and throughput of both scoring signatures of two pushed SavedModels, side by side."""
+def ensemble_serving(single_dir: str, ensemble_dirs, headlines, conditions: str = "") -> str:
+    """Section 7: latency and throughput of both scoring signatures of pushed SavedModels, a single model's and
+    ensembles', side by side."""
     rows = []
-    for label, folder in (("single model (baseline)", single_dir), ("ensemble", ensemble_dir)):
+    for label, folder in [("single model (baseline)", single_dir)] + [("ensemble", d) for d in ensemble_dirs]:
         saved = tf.saved_model.load(folder)
         for signature, prepare in ((HEADLINES_SIGNATURE, lambda b: {"headline": tf.constant(b)}),
                                    (DEFAULT_SIGNATURE, lambda b: {"examples": tf.constant([serialized_example(
@@ -228,8 +230,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="epochs of every training run (throughput: the epochs after the first)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
-    parser.add_argument("--ensemble-serving", nargs=2, metavar=("SINGLE", "ENSEMBLE"),
-                        help="only measure section 7 on these two pushed version folders and rewrite it in the report")
+    parser.add_argument("--ensemble-serving", nargs="+", metavar="SINGLE ENSEMBLE",
+                        help="only measure section 7 on these pushed version folders (a single model's, then one or "
+                             "more ensembles') and rewrite it in the report")
     parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (section 7)")
     args = parser.parse_args(argv)
     from textrnn.pipeline import data
@@ -238,7 +241,10 @@ def main(argv=None):
         dataset_dir = data.ensure_dataset()
         headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
         path = os.path.join(args.output_dir, "performance.md")
-        section = ensemble_serving(*args.ensemble_serving, headlines, args.conditions)
+        if len(args.ensemble_serving) < 2:
+            parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
+        single_dir, *ensemble_dirs = args.ensemble_serving
+        section = ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
         with open(path) as f:
             report = replace_section(f.read(), section)
         with open(path, "w") as f:
