@@ -84,7 +84,7 @@ PRESETS: Dict[str, Preset] = {
     # lowest eval loss.
     "glove-tuned": Preset(
         ModelConfig(**_GLOVE_RECIPE, tuner_trials=10, tuner_time_budget_s=1800),
-        "our GloVe recipe (one model, from one BiLSTM(64)) searched by TFX's Tuner: 10 KerasTuner "
+        "our GloVe recipe, one model, searched by TFX's Tuner: 10 KerasTuner "
         "trials (at most 30 minutes) of pooling, BiLSTM units, dropout, learning rate and a learned embedding "
         "beside GloVe's, scored on eval loss; the Trainer trains the best",
     ),
