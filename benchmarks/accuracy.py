@@ -135,6 +135,8 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
         **test_split_quality(summary["pushed_to"], examples_uri),
         "preset": name,
         "variant": variant,
+        # The preset as it was measured: a later change to the preset must not relabel this row.
+        "description": PRESETS[name].description,
         "seed": seed,
         "eval_loss": summary["eval_metrics"]["binary_crossentropy"],
         "eval_accuracy": summary["eval_metrics"]["binary_accuracy"],
@@ -223,7 +225,7 @@ def markdown(rows, figures_dir: str) -> str:
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
         notes.append(f"- {row_key(row)} (measured {row['measured']}, {_seeds(row)}{conditions}): "
-                     f"{PRESETS[row['preset']].description}.")
+                     f"{row.get('description', PRESETS[row['preset']].description)}.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 

@@ -29,3 +29,13 @@ def test_rows_measured_before_a_column_existed_show_a_dash():
     lines = accuracy.markdown([old, new], "benchmarks/results").splitlines()
     assert "| – | – |" in lines[2] and lines[2].count("–") == 3
     assert "| 0.9600 | 0.0120 |" in lines[3] and "9.5 ms" in lines[3] and "[4 5], [5 5]" in lines[3]
+
+
+def test_a_row_keeps_the_description_of_the_preset_it_measured():
+    row = {"preset": "best", "variant": "BiLSTM(64)", "eval_loss": 0.27, "eval_accuracy": 0.88, "test_accuracy": 0.89,
+           "epochs": 4, "wall_seconds": 400, "trainer_seconds": 350, "examples_per_second": 1600, "figures": [],
+           "measured": "2026-11-30 20:50", "description": "five models with one BiLSTM(64)"}
+    earlier = {key: value for key, value in row.items() if key not in ("variant", "description")}
+    notes = accuracy.markdown([row, earlier], "benchmarks/results").splitlines()[-2:]
+    assert notes[0].endswith(": five models with one BiLSTM(64).")
+    assert notes[1].endswith(f": {accuracy.PRESETS['best'].description}.")
