@@ -38,14 +38,6 @@ def example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
                for spec in tf_transform_output.transformed_feature_spec().values())
 
 
-def make_dataset(file_pattern, data_accessor, tf_transform_output, batch_size, shuffle, bucket_window,
-                 memory_budget_mb):
-    """One pass over transformed examples as (features, label) batches, reshuffled each epoch when `shuffle`
-    (`read_split`, then `batch_examples`)."""
-    examples, count = read_split(file_pattern, data_accessor, tf_transform_output, memory_budget_mb)
-    return batch_examples(examples, count, batch_size, shuffle, bucket_window)
-
-
 def read_split(file_pattern, data_accessor, tf_transform_output, memory_budget_mb):
     """The single (features, label) transformed examples of one split, and how many there are.
 

@@ -381,7 +381,7 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
                                                                      memory_budget_mb):
     import tensorflow_transform as tft
 
-    from textrnn.models.train import make_dataset
+    from textrnn.models.train import batch_examples, read_split
 
     output_root, _ = pipeline_run
     transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
@@ -391,13 +391,12 @@ def test_trainer_input_serves_every_example_once_per_epoch_reshuffled(pipeline_r
     on_disk = [tuple(parsed["headline_ids"].numpy()) + (int(parsed["is_sarcastic"].numpy()),) for parsed in
                tf.data.TFRecordDataset(files, compression_type="GZIP").map(lambda r: tf.io.parse_single_example(r, spec))]
 
-    shuffled = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=True, bucket_window=bucket_window,
-                            memory_budget_mb=memory_budget_mb)
+    examples, count = read_split(files, accessor, tft_output, memory_budget_mb)
+    shuffled = batch_examples(examples, count, batch_size=32, shuffle=True, bucket_window=bucket_window)
     first, second = _epoch_rows(shuffled), _epoch_rows(shuffled)
     assert sorted(first) == sorted(second) == sorted(on_disk)
     assert first != second
-    in_order = make_dataset(files, accessor, tft_output, batch_size=32, shuffle=False, bucket_window=bucket_window,
-                            memory_budget_mb=memory_budget_mb)
+    in_order = batch_examples(examples, count, batch_size=32, shuffle=False, bucket_window=bucket_window)
     assert _epoch_rows(in_order) == _epoch_rows(in_order) and sorted(_epoch_rows(in_order)) == sorted(on_disk)
     widths = [batch["headline_ids"].shape[1] for batch, _ in shuffled]
     assert len(widths) == -(-len(on_disk) // 32)
