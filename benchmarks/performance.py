@@ -230,19 +230,19 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="epochs of every training run (throughput: the epochs after the first)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
-    parser.add_argument("--ensemble-serving", nargs="+", metavar="SINGLE ENSEMBLE",
+    parser.add_argument("--ensemble-serving", nargs="+", metavar="FOLDER",
                         help="only measure section 7 on these pushed version folders (a single model's, then one or "
                              "more ensembles') and rewrite it in the report")
     parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (section 7)")
     args = parser.parse_args(argv)
+    if args.ensemble_serving is not None and len(args.ensemble_serving) < 2:
+        parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
     from textrnn.pipeline import data
 
     if args.ensemble_serving:
         dataset_dir = data.ensure_dataset()
         headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
         path = os.path.join(args.output_dir, "performance.md")
-        if len(args.ensemble_serving) < 2:
-            parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
         single_dir, *ensemble_dirs = args.ensemble_serving
         section = ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
         with open(path) as f:
