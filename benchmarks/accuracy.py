@@ -24,8 +24,10 @@ from benchmarks.performance import time_calls
 from textrnn.models import glove
 from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 from textrnn.models.presets import PRESETS, get_preset
-from textrnn.pipeline import configs, run_record
-from textrnn.pipeline.summary import split_predictions
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options
+from textrnn.components.run_summary import split_predictions
 
 
 # Bins of expected calibration error: equal widths of confidence (the larger of p and 1 - p) from 0.5 to 1.
@@ -121,7 +123,7 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
     subprocess.run(command, check=True)
     wall = time.perf_counter() - started
 
-    record = run_record.latest_run(configs.metadata_path(output_root))
+    record = run_record.latest_run(output_layout.metadata_path(output_root))
     summary_path = max(glob.glob(os.path.join(output_root, "summary-*.json")), key=os.path.getmtime)
     with open(summary_path) as f:
         summary = json.load(f)

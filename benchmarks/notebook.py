@@ -33,6 +33,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
     config = ModelConfig()
+    tokenizer, architecture, training = config.tokenizer, config.architecture, config.training
     steps = {"imports": time.perf_counter() - START}
 
     def step(name, since):
@@ -47,27 +48,27 @@ def main(argv=None):
     train_end, eval_end = int(0.8 * len(records)), int(0.9 * len(records))
     now = step("load", now)
 
-    vectorize = keras.layers.TextVectorization(max_tokens=config.vocab_size,
-                                               output_sequence_length=config.max_length)
+    vectorize = keras.layers.TextVectorization(max_tokens=tokenizer.vocab_size,
+                                               output_sequence_length=tokenizer.max_length)
     vectorize.adapt(sentences[:train_end])
     ids = vectorize(sentences).numpy()
     now = step("vectorise", now)
 
     model = keras.Sequential([
-        keras.Input((config.max_length,), dtype="int64"),
-        keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units[0], dropout=config.dropout)),
-        keras.layers.Dense(config.dense_units, activation="relu"),
+        keras.Input((tokenizer.max_length,), dtype="int64"),
+        keras.layers.Embedding(tokenizer.vocab_size, architecture.embedding_dim, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.LSTM(architecture.lstm_units[0], dropout=architecture.dropout)),
+        keras.layers.Dense(architecture.dense_units, activation="relu"),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(training.learning_rate), loss="binary_crossentropy",
                   metrics=["accuracy"])
     timer = EpochTimer()
-    model.fit(ids[:train_end], labels[:train_end], batch_size=config.batch_size, epochs=args.epochs,
+    model.fit(ids[:train_end], labels[:train_end], batch_size=training.batch_size, epochs=args.epochs,
               validation_data=(ids[train_end:eval_end], labels[train_end:eval_end]), callbacks=[timer], verbose=2)
     now = step("train", now)
 
-    _, test_accuracy = model.evaluate(ids[eval_end:], labels[eval_end:], batch_size=config.batch_size, verbose=0)
+    _, test_accuracy = model.evaluate(ids[eval_end:], labels[eval_end:], batch_size=training.batch_size, verbose=0)
     now = step("evaluate", now)
     model.export(args.export_dir)
     step("export", now)

@@ -38,7 +38,9 @@ from textrnn.models.batching import bucketed_batches, token_lengths
 from textrnn.models.config import ModelConfig
 from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
 from textrnn.models.train import HISTORY_FILE, KERAS_MODEL_FILE
-from textrnn.pipeline import configs, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options
 from textrnn.preprocessing import features
 
 DATASET = "Sarcasm_Headlines_Dataset.json"
@@ -66,7 +68,7 @@ def run_pipeline(output_root, epochs, flags=(), input_dir=None):
     start = time.time()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     wall = time.time() - start
-    record = run_record.latest_run(configs.metadata_path(output_root))
+    record = run_record.latest_run(output_layout.metadata_path(output_root))
     with open(os.path.join(record.output("Trainer", "model_run").uri, HISTORY_FILE)) as f:
         return record, json.load(f), start, wall
 
@@ -106,7 +108,7 @@ def steps_per_example(ids, config: ModelConfig):
     """LSTM steps per training example: real tokens, with bucketed batches, and with full-width batches."""
     labels = np.zeros(len(ids), dtype=np.int64)
     examples = tf.data.Dataset.from_tensor_slices(({features.TOKEN_IDS_KEY: ids}, labels))
-    batches = bucketed_batches(examples, len(ids), config.batch_size, True, config.bucket_window)
+    batches = bucketed_batches(examples, len(ids), config.training.batch_size, True, config.training.bucket_window)
     bucketed = sum(b[features.TOKEN_IDS_KEY].size for b, _ in batches.as_numpy_iterator())
     return {"real tokens": float(token_lengths(ids).mean()), "bucketed": bucketed / len(ids),
             "full width": float(ids.shape[1])}
@@ -197,15 +199,15 @@ def replace_section(report: str, section: str) -> str:
 
 def lstm_flops_per_step(config: ModelConfig):
     """FLOPs of one time step of every BiLSTM layer, forward pass, multiply-adds counted as 2; and the dense head."""
-    lines, per_step = [], 0
-    inputs = config.embedding_dim
-    for units in config.lstm_units:
+    lines, per_step, architecture = [], 0, config.architecture
+    inputs = architecture.embedding_dim
+    for units in architecture.lstm_units:
         layer = 2 * 2 * 4 * (inputs + units) * units  # two directions, four gates: W·x + U·h
         lines.append(f"BiLSTM({units}) on {inputs} inputs, per step: 2 directions x 2 x 4 x ({inputs}+{units}) x {units} = {layer:,}")
         per_step += layer
         inputs = 2 * units
-    dense = 2 * inputs * config.dense_units + 2 * config.dense_units
-    lines.append(f"Dense({config.dense_units}) and output, per example: 2 x {inputs} x {config.dense_units} + 2 x {config.dense_units} = {dense:,}")
+    dense = 2 * inputs * architecture.dense_units + 2 * architecture.dense_units
+    lines.append(f"Dense({architecture.dense_units}) and output, per example: 2 x {inputs} x {architecture.dense_units} + 2 x {architecture.dense_units} = {dense:,}")
     return per_step, dense, lines
 
 
@@ -262,7 +264,7 @@ def main(argv=None):
     variants = {name: run_pipeline(root, args.epochs, flags) for name, flags in TRAINER_VARIANTS.items()}
     record, history, start, wall = variants[DEFAULT_VARIANT]
     transformed = record.output("Transform", "transformed_examples").uri
-    train_ids = split_ids(transformed, "train", config.max_length)
+    train_ids = split_ids(transformed, "train", config.tokenizer.max_length)
 
     throughput = {name: steady_examples_per_second(run[1], len(train_ids)) for name, run in variants.items()}
     notebook_eps = steady_examples_per_second({"epoch_seconds": notebook["epoch_seconds"]}, notebook["train_examples"])

@@ -30,7 +30,9 @@ import time
 
 from benchmarks.synthetic import write_shards
 from textrnn.models.train import HISTORY_FILE
-from textrnn.pipeline import configs, data, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import data, options
 
 SAMPLE_SECONDS = 0.5
 TRAINING_EPOCH = "training epoch (in Trainer)"
@@ -134,7 +136,7 @@ def run_size(times: int, shards, work_dir: str, headlines_per_shard: int) -> dic
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"textrnn run on {times}x failed with exit status {process.returncode}")
-    record = run_record.latest_run(configs.metadata_path(output_root))
+    record = run_record.latest_run(output_layout.metadata_path(output_root))
     with open(os.path.join(record.output("Trainer", "model_run").uri, HISTORY_FILE)) as f:
         epoch_seconds = sum(json.load(f)["epoch_seconds"])
     headlines = times * headlines_per_shard
@@ -152,7 +154,7 @@ def run_size(times: int, shards, work_dir: str, headlines_per_shard: int) -> dic
     for part in parts.values():
         part["seconds_per_1k"] = round(part["seconds"] / headlines * 1000, 4)
     shutil.rmtree(output_root)  # at 100x, gigabytes of artifacts
-    return {"times": times, "headlines": headlines, "input_bytes": configs.disk_bytes(input_dir),
+    return {"times": times, "headlines": headlines, "input_bytes": options.disk_bytes(input_dir),
             "wall_seconds": round(end - start, 1), "peak_rss_bytes": max(s[1] for s in sampler.samples),
             "test_accuracy_line": next((l for l in stdout.splitlines() if l.startswith("test split")), ""),
             "parts": parts}
@@ -192,7 +194,7 @@ def render(result) -> str:
                 f"| part | {small['times']}× s | {large['times']}× s | {large['times']}× ÷ ({factor:.0f} × "
                 f"{small['times']}×) (target ≤ {LINEAR_TARGET}) | peak memory at {large['times']}× GB (target < "
                 f"{MEMORY_TARGET_BYTES / 10**9:.0f}) |", "| --- | --- | --- | --- | --- |"]
-        for name in (*configs.DATA_COMPONENTS, TRAINING_EPOCH, "Trainer"):
+        for name in (*contract.DATA_COMPONENTS, TRAINING_EPOCH, "Trainer"):
             a, b = small["parts"][name], large["parts"][name]
             ratio = b["seconds"] / (factor * a["seconds"])
             memory = b["peak_rss_bytes"] or 0
@@ -213,7 +215,7 @@ def plot(result, path):
     runs = result["runs"]
     sizes = [run["headlines"] for run in runs]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in (*configs.DATA_COMPONENTS, TRAINING_EPOCH):
+    for name in (*contract.DATA_COMPONENTS, TRAINING_EPOCH):
         seconds = [run["parts"][name]["seconds"] for run in runs]
         line, = ax.plot(sizes, seconds, marker="o", label=name)
         ax.plot(sizes, [seconds[0] * s / sizes[0] for s in sizes], linestyle=":", color=line.get_color())

@@ -28,7 +28,9 @@ import tensorflow as tf
 
 from benchmarks.performance import write_slice
 from textrnn.models.export import HEADLINES_SIGNATURE
-from textrnn.pipeline import configs, data, predict, retention, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import data, options, predict, retention
 
 def loads_as_tf_serving(version_dir: str) -> str:
     """'' if the SavedModel loads in a graph-mode session and scores a headline, else what went wrong."""
@@ -65,7 +67,7 @@ def soak_run(index: int, args, data_dir: str, root: str, last_blessed_model) -> 
         return row
     with open(new_summaries[0]) as f:
         summary = json.load(f)
-    record = run_record.latest_run(configs.metadata_path(root))
+    record = run_record.latest_run(output_layout.metadata_path(root))
     row.update(run_id=summary["run_id"], blessed=summary["blessed"], reused=summary["reused"],
                eval_loss=summary["eval_metrics"].get("binary_crossentropy"))
     if record.run_id != summary["run_id"]:
@@ -78,7 +80,7 @@ def soak_run(index: int, args, data_dir: str, root: str, last_blessed_model) -> 
     baseline = (summary.get("baseline") or {}).get("model")
     if baseline != last_blessed_model:
         anomalies.append(f"baseline {baseline} is not the previous blessed model {last_blessed_model}")
-    serving_dir = configs.serving_model_dir(root)
+    serving_dir = output_layout.serving_model_dir(root)
     versions = predict.pushed_versions(serving_dir)
     for version in versions:
         problem = loads_as_tf_serving(os.path.join(serving_dir, str(version)))

@@ -6,7 +6,7 @@ Four checks, every anomaly listed:
 - drift: `train` against the `train` split of the run that trained the latest blessed model (when there is
   one), by the schema's `drift_comparator`;
 - expectations the schema cannot state (TFDV has no bound on a class's share or a string's length): the share
-  of sarcastic headlines and the mean headline length in every split (configs.DATA_EXPECTATIONS).
+  of sarcastic headlines and the mean headline length in every split (pipeline/options.DATA_EXPECTATIONS).
 
 Skew and drift are TFDV's comparators (`tfdv.validate_statistics` with serving or previous statistics), with
 one change: a comparator's L-infinity threshold is raised, for a pair of samples, to what sampling alone
@@ -45,7 +45,7 @@ SKEW_SPLITS = ("eval", "test")
 TRAIN_SPLIT = "train"
 # How many standard errors of the difference of two shares a skew or drift must exceed to count.
 NOISE_STANDARD_ERRORS = 4
-# The expectations' keys, as configs.DATA_EXPECTATIONS names them: [low, high] each.
+# The expectations' keys, as pipeline/options.DATA_EXPECTATIONS names them: [low, high] each.
 SARCASTIC_SHARE = "sarcastic_share"
 HEADLINE_MEAN_CHARACTERS = "headline_mean_characters"
 
@@ -165,7 +165,7 @@ def expectation_anomalies(
             value = measure(split_statistics)
             if value is not None and not low <= value <= high:
                 lines.append(f"split '{split}', feature '{feature}': the {what}, {value:.3f}, is outside the expected "
-                             f"range [{low}, {high}] ({key} in configs.DATA_EXPECTATIONS)")
+                             f"range [{low}, {high}] ({key} in pipeline/options.DATA_EXPECTATIONS)")
     return lines
 
 
@@ -180,7 +180,7 @@ def AnomaliesGate(
     """Fails listing every anomaly (schema, skew, drift, expectations) if there is any; passes silently otherwise.
 
     `baseline_statistics` are those of the run that trained the latest blessed model (none on a first run);
-    `expectations` is configs.DATA_EXPECTATIONS as JSON.
+    `expectations` is pipeline/options.DATA_EXPECTATIONS as JSON.
     """
     curated = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
     splits = artifact_utils.decode_split_names(statistics.split_names)

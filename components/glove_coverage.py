@@ -4,7 +4,7 @@
                                         └──coverage: in_glove.png, cumulative_coverage.png, coverage.json
 
 GloveCoverage reads, from the transform graph, the untruncated frequency-ordered vocabulary
-(`headline_vocab_full`) for the analysis (models/glove_coverage.py: the book's Figures 7-17 and 7-18 and the
+(`headline_vocab_full`) for the analysis (models/coverage_analysis.py: the book's Figures 7-17 and 7-18 and the
 recommended vocabulary size) and the truncated one (`headline_vocab`, what the model's ids index) for the
 embedding matrix (models/glove.py). Its `coverage` output holds the PNGs, coverage.json and
 missing_words.txt; its `embedding` output the [vocab_size, embedding_dim] matrix with the words it was built
@@ -14,10 +14,10 @@ Why a Trainer subclass takes the matrix, rather than the Trainer reading GloVe a
 no input channel for it, and a channel makes the matrix a recorded input of training in ML Metadata (which
 vectors a model started from is lineage), reads GloVe once, and lets the analysis and the training never
 disagree about the vectors. GloveTrainer is the stock Trainer (same spec plus one optional `embedding`
-channel, same GenericExecutor and run_fn, node id "Trainer"); its executor points the run_fn's
-`custom_config["glove"]` at the artifact's folder, which models.glove.embedding_matrix loads after checking
-that it was built for the same vocabulary and shape. Without an `embedding` input it behaves exactly like the
-stock Trainer.
+channel, same GenericExecutor and run_fn, node id "Trainer"); its executor adds the artifact's folder to the
+run_fn's custom_config as `embedding_dir` (`glove` stays the source the matrix was built from), which
+models.train.embedding_matrix loads after checking that it was built for the same vocabulary and shape.
+Without an `embedding` input it behaves exactly like the stock Trainer.
 """
 import os
 from typing import Any, Dict, List, Optional
@@ -33,7 +33,8 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
 from textrnn.models import glove as glove_lib
-from textrnn.models import glove_coverage as coverage_lib
+from textrnn.models import coverage_analysis
+from textrnn.models.config import EMBEDDING_DIR_KEY
 from textrnn.preprocessing import features
 
 EMBEDDING_KEY = "embedding"
@@ -74,7 +75,7 @@ def GloveCoverage(
     glove: tfx.dsl.components.Parameter[str],
     vocab_size: tfx.dsl.components.Parameter[int],
     embedding_dim: tfx.dsl.components.Parameter[int],
-    window: tfx.dsl.components.Parameter[int] = coverage_lib.DEFAULT_WINDOW,
+    window: tfx.dsl.components.Parameter[int] = coverage_analysis.DEFAULT_WINDOW,
 ):
     """Writes the GloVe coverage analysis of the Transform vocabulary and the embedding matrix for the model."""
     transform_output = tft.TFTransformOutput(transform_graph.uri)
@@ -86,7 +87,7 @@ def GloveCoverage(
     needed = set(analysed) | set(kept)
     vectors = glove_lib.read_glove(glove, needed, embedding_dim)
 
-    summary = coverage_lib.write_report(
+    summary = coverage_analysis.write_report(
         coverage.uri, analysed, vectors.vectors, window=window, vocab_size=vocab_size, source=glove,
         dim=vectors.dim, glove_size=vectors.words_read,
     )
@@ -124,8 +125,8 @@ def glove_coverage(transform_graph: types.BaseChannel, model_config, glove_dir: 
     return GloveCoverage(
         transform_graph=transform_graph,
         glove=glove_lib.resolve_glove(model_config.glove, glove_dir),
-        vocab_size=model_config.vocab_size,
-        embedding_dim=model_config.embedding_dim,
+        vocab_size=model_config.tokenizer.vocab_size,
+        embedding_dim=model_config.architecture.embedding_dim,
     )
 
 
@@ -142,14 +143,15 @@ class GloveTrainerSpec(standard_component_specs.TrainerSpec):
 
 
 class GloveTrainerExecutor(trainer_executor.GenericExecutor):
-    """The Trainer's executor; with an `embedding` input, run_fn's custom_config["glove"] names its folder."""
+    """The Trainer's executor; with an `embedding` input, run_fn's custom_config["embedding_dir"] names its
+    folder."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         embedding = input_dict.get(EMBEDDING_KEY) or []
         if embedding:
             config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
-            config["glove"] = embedding[0].uri
+            config[EMBEDDING_DIR_KEY] = embedding[0].uri
             exec_properties = {
                 **exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY: json_utils.dumps(config)
             }

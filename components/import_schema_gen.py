@@ -9,8 +9,8 @@ without TFX's cache).
 Example:
 
 >>> from textrnn.components.import_schema_gen import ImportSchemaGen
->>> from textrnn.pipeline import configs
->>> schema_gen = ImportSchemaGen(schema_file=configs.SCHEMA_FILE)
+>>> import textrnn.pipeline, os
+>>> schema_gen = ImportSchemaGen(os.path.join(textrnn.pipeline.__path__[0], "schema", "schema.pbtxt"))
 >>> schema_gen.id, len(schema_gen.exec_properties["schema_sha256"])
 ('ImportSchemaGen', 64)
 """

@@ -22,7 +22,7 @@ from tfx.dsl.compiler import constants
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.types import standard_artifacts
 
-from textrnn.pipeline import run_record
+from textrnn.components import run_record
 
 MODEL, BLESSING, STATISTICS = "model", "model_blessing", "statistics"
 # The node whose `statistics` output describes a run's training data.

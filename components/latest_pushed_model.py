@@ -24,8 +24,8 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from textrnn.pipeline.predict import pushed_versions
-from textrnn.pipeline.run_record import custom_property
+from textrnn.components.output_layout import pushed_versions
+from textrnn.components.run_record import custom_property
 
 FOUND_PROPERTY = "found"
 SAVED_MODEL_FILE = "saved_model.pb"

@@ -8,10 +8,9 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
 
-from textrnn.models.curves import ACCURACY_PNG, LOSS_PNG
-from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, OUTPUT_KEY
-from textrnn.models.train import HISTORY_FILE
-from textrnn.pipeline.run_record import RunRecord, custom_property
+from textrnn.components.run_record import RunRecord, custom_property
+from textrnn.contract import (ACCURACY_PNG, DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, HISTORY_FILE, LENGTH_BUCKET_KEY,
+                              LENGTH_BUCKETS, LOSS_PNG, OUTPUT_KEY)
 from textrnn.preprocessing import features
 
 # Sentences whose predictions every run shows, beside two satirical headlines from the test split.
@@ -20,11 +19,6 @@ DEMO_SENTENCES = [
     "granny starting to fear spiders in the garden might be real",
     "area man who spent the whole weekend telling everyone at the barbecue how much he loves his job is actually unemployed",
 ]
-
-
-# The exit status of `textrnn run` when the Evaluator did not bless the model (so nothing was pushed);
-# 1 is any error and 2 argparse's usage errors.
-NOT_BLESSED_EXIT_CODE = 3
 
 
 def _slice_name(slice_key) -> str:

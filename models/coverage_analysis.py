@@ -251,7 +251,7 @@ def frequency_vocabulary(headlines: Sequence[str], batch_size: int = 4096, punct
     return [word.decode("utf-8") for word, _ in ordered]
 
 
-def read_headlines(path: str) -> List[str]:
+def read_dataset_headlines(path: str) -> List[str]:
     """The headlines of a dataset file, or of every JSON file in a folder; invalid records stop with
     InvalidRecordError, as the pipeline does."""
     from textrnn.preprocessing import records
@@ -278,7 +278,7 @@ def coverage_report(glove: str, source: str, output_dir: str, window: int = DEFA
     """Counts the words of the headlines in `source` (a file or folder), reads the GloVe vocabulary of `glove`
     (showing progress), writes the PNGs and the summary into `output_dir` and returns the summary."""
     _say(f"counting words in {source}")
-    vocabulary = frequency_vocabulary(read_headlines(source), punctuation_tokens=punctuation_tokens)
+    vocabulary = frequency_vocabulary(read_dataset_headlines(source), punctuation_tokens=punctuation_tokens)
     _say(f"  {len(vocabulary):,} distinct words")
     _say(f"reading {glove_lib.describe(glove)}")
     words, dim = glove_lib.glove_words(glove, progress=_ProgressLine())
@@ -286,7 +286,7 @@ def coverage_report(glove: str, source: str, output_dir: str, window: int = DEFA
                         glove_size=len(words))
 
 
-def format_summary(summary: dict) -> str:
+def format_coverage(summary: dict) -> str:
     lines = [
         f"GloVe: {glove_lib.describe(summary['glove'])} "
         f"({summary['glove_words']:,} words, {summary['glove_dimension']}d)",

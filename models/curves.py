@@ -8,8 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-ACCURACY_PNG = "accuracy.png"
-LOSS_PNG = "loss.png"
+from textrnn.contract import ACCURACY_PNG, LOSS_PNG  # noqa: E402
 
 
 def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: str) -> None:

@@ -17,21 +17,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from textrnn.contract import (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS,  # noqa: F401
+                              OUTPUT_KEY, TRANSFORMED_FEATURES_SIGNATURE)
 from textrnn.models.batching import trim_to_longest
+from textrnn.models.config import TokenizerConfig
 from textrnn.models.model import without_optimizer
 from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import tokenize
-
-DEFAULT_SIGNATURE = "serving_default"
-HEADLINES_SIGNATURE = "headlines"
-OUTPUT_KEY = "probability"
-# TFMA calls a signature of this name, when a model has one, and slices on its outputs (the Evaluator's
-# "by headline length" metrics); it is not a preprocessing step of the model.
-TRANSFORMED_FEATURES_SIGNATURE = "transformed_features"
-LENGTH_BUCKET_KEY = "headline_length_bucket"
-# Words per headline (as the Transform graph tokenizes it): upper bounds and names of the buckets, chosen
-# so that each holds from an eighth to a third of the dataset.
-LENGTH_BUCKETS = ((8, "0-7 words"), (11, "8-10 words"), (14, "11-13 words"), (None, "14+ words"))
 
 
 def headline_length_bucket(headline: tf.Tensor, punctuation_tokens: bool) -> tf.Tensor:
@@ -128,10 +120,11 @@ def write_warmup_requests(export_dir: str) -> str:
 
 
 def export_serving_model(model: keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str,
-                         punctuation_tokens: bool) -> None:
-    """Writes the SavedModel that TF Serving loads, with its signatures and warm-up requests; `punctuation_tokens`
-    is the Transform's setting (ModelConfig.punctuation_tokens), for the length buckets."""
-    module = ServingModule(model, tf_transform_output, punctuation_tokens)
+                         tokenizer: TokenizerConfig) -> None:
+    """Writes the SavedModel that TF Serving loads, with its signatures and warm-up requests; `tokenizer` is
+    what the Transform was made with (its punctuation_tokens splits headlines into words for the length
+    buckets as the Transform does)."""
+    module = ServingModule(model, tf_transform_output, tokenizer.punctuation_tokens)
     signatures = {
         DEFAULT_SIGNATURE: module.serve_examples.get_concrete_function(),
         HEADLINES_SIGNATURE: module.serve_headlines.get_concrete_function(),

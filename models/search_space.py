@@ -1,14 +1,13 @@
 """What the Tuner searches: model hyperparameters that leave the Transform's output as it is.
 
-SEARCH_SPACE (data, like the presets) maps ModelConfig fields to the values the Tuner tries; `lstm_units`
-values set the units of every BiLSTM layer of the config. The tokenizer settings (`features.TOKENIZER_SETTINGS`)
+SEARCH_SPACE (data, like the presets) maps ModelConfig settings (flat names) to the values the Tuner tries;
+`lstm_units` values set the units of every BiLSTM layer of the config. The tokenizer settings (TokenizerConfig)
 are not searchable: the Transform ran once for all trials. `embedding_dim` is not either: GloVe fixes it.
 """
 import dataclasses
 from typing import Any, Dict, Mapping, Tuple
 
-from textrnn.models.config import POOLINGS, ModelConfig
-from textrnn.preprocessing.features import TOKENIZER_SETTINGS
+from textrnn.models.config import POOLINGS, ModelConfig, TokenizerConfig
 
 SEARCH_SPACE: Dict[str, Tuple[Any, ...]] = {
     "pooling": POOLINGS,
@@ -25,26 +24,26 @@ def apply_values(config: ModelConfig, values: Mapping[str, Any]) -> ModelConfig:
     Example:
 
     >>> from textrnn.models.config import ModelConfig
-    >>> tuned = apply_values(ModelConfig(lstm_units=(64, 64)), {"lstm_units": 128, "pooling": "max"})
-    >>> tuned.lstm_units, tuned.pooling
+    >>> tuned = apply_values(ModelConfig.create(lstm_units=(64, 64)), {"lstm_units": 128, "pooling": "max"})
+    >>> tuned.architecture.lstm_units, tuned.architecture.pooling
     ((128, 128), 'max')
     """
-    fixed = sorted(set(values) & (set(TOKENIZER_SETTINGS) | {"embedding_dim"}))
+    fixed = sorted(set(values) & ({f.name for f in dataclasses.fields(TokenizerConfig)} | {"embedding_dim"}))
     if fixed:
         raise ValueError(f"the Tuner cannot change {fixed}: the Transform's output and GloVe fix them")
     changes = dict(values)
     if "lstm_units" in changes:
-        changes["lstm_units"] = (int(changes["lstm_units"]),) * len(config.lstm_units)
-    return dataclasses.replace(config, **changes)
+        changes["lstm_units"] = (int(changes["lstm_units"]),) * len(config.architecture.lstm_units)
+    return config.replace(**changes)
 
 
 def choose(hp, config: ModelConfig, space: Mapping[str, Tuple[Any, ...]] = SEARCH_SPACE) -> ModelConfig:
     """The config of one trial: `config` with a value of KerasTuner's `hp` for every field of `space`. The
     config's own values are the defaults (what `hp` gives outside a search); a random search draws every
     trial, the first included, at random."""
-    values = {}
+    values, settings = {}, config.to_dict()
     for name, choices in space.items():
-        current = getattr(config, name)
+        current = settings[name]
         current = current[0] if name == "lstm_units" else current
         values[name] = hp.Choice(name, list(choices), default=current if current in choices else choices[0])
     return apply_values(config, values)

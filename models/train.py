@@ -4,7 +4,6 @@ Into the model run directory (the Trainer's `model_run` output) it writes Tensor
 `accuracy.png` and `loss.png` (training against validation per epoch) and `model.keras`; into the serving
 model directory the SavedModel that the Evaluator and Pusher take.
 """
-import dataclasses
 import json
 import os
 from typing import List, Optional
@@ -17,8 +16,9 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from textrnn.contract import HISTORY_FILE, KERAS_MODEL_FILE
 from textrnn.models.batching import SHUFFLE_BUFFER_SIZE, bucketed_batches
-from textrnn.models.config import ModelConfig
+from textrnn.models.config import EMBEDDING_DIR_KEY, ModelConfig
 from textrnn.models.curves import plot_history
 from textrnn.models.epoch_timer import EpochTimer
 from textrnn.models.export import export_serving_model
@@ -27,8 +27,6 @@ from textrnn.models.model import build_model, compile_model
 from textrnn.models.transform_check import check_transform_fits
 from textrnn.preprocessing import features
 
-KERAS_MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
 READ_BATCH_SIZE = 1024
 
 
@@ -87,9 +85,10 @@ def read_splits(fn_args, tf_transform_output, config: ModelConfig):
     """The train and eval splits of the Trainer's or Tuner's `fn_args`, each read once: (examples, count) of
     the training split, and the eval split's validation batches."""
     train, (eval_examples, eval_count) = (
-        read_split(files, fn_args.data_accessor, tf_transform_output, config.memory_budget_mb)
+        read_split(files, fn_args.data_accessor, tf_transform_output, config.training.memory_budget_mb)
         for files in (fn_args.train_files, fn_args.eval_files))
-    return train, batch_examples(eval_examples, eval_count, config.batch_size, False, config.bucket_window)
+    training = config.training
+    return train, batch_examples(eval_examples, eval_count, training.batch_size, False, training.bucket_window)
 
 
 def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.Strategy:
@@ -101,40 +100,59 @@ def distribution_strategy(devices: Optional[List[str]] = None) -> tf.distribute.
     return tf.distribute.get_strategy()
 
 
-def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOutput):
+def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOutput,
+                     embedding_dir: Optional[str] = None):
     """The pre-trained embedding for the Transform vocabulary when `config.glove` names vectors (followed by the
-    GloVe extension's vectors, with `config.glove_vocabulary`), else None."""
+    GloVe extension's vectors, with `glove_vocabulary`), else None.
+
+    `embedding_dir` is the folder of the matrix the GloveCoverage component already built from `config.glove`
+    (GloveTrainer passes it as custom_config["embedding_dir"]), loaded after checking that it was built for this
+    vocabulary and shape; without it (the Tuner, a Trainer without the component) the matrix is built from the
+    source itself.
+    """
     if not config.glove:
+        if embedding_dir:
+            raise ValueError(f"an embedding ({embedding_dir}) was given to a model without glove")
         return None
     from textrnn.models import glove
 
+    vocab_size, dim = config.tokenizer.vocab_size, config.architecture.embedding_dim
     vocabulary = [w.decode("utf-8") for w in tf_transform_output.vocabulary_by_name(features.VOCAB_NAME)]
-    matrix, covered = glove.embedding_matrix(vocabulary, config.glove, config.vocab_size, config.embedding_dim)
-    logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
-    if config.glove_vocabulary:
-        _, extension = glove.kumo_top_words(config.glove_vocabulary)
-        if extension.shape[1] != config.embedding_dim:
+    words = vocabulary[: max(vocab_size - features.FIRST_WORD_ID, 0)]
+    if embedding_dir:
+        matrix, covered = glove.load_embedding(embedding_dir, words, vocab_size, dim)
+        logging.info("GloVe %s (the embedding in %s) covers %d of %d vocabulary words", config.glove, embedding_dir,
+                     covered, len(vocabulary))
+    else:
+        vectors = glove.read_glove(glove.resolve_glove(config.glove), words, dim).vectors
+        matrix, covered = glove.build_matrix(words, vectors, vocab_size, dim)
+        logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
+    extension_words = config.tokenizer.glove_vocabulary
+    if extension_words:
+        _, extension = glove.kumo_top_words(extension_words)
+        if extension.shape[1] != dim:
             raise ValueError(f"the GloVe extension's vectors have {extension.shape[1]} dimensions, embedding_dim is "
-                             f"{config.embedding_dim}")
+                             f"{dim}")
         matrix = np.concatenate([matrix, extension])
     return matrix
 
 
 def fit_arguments(config: ModelConfig, train_data, validation_data) -> dict:
-    """`model.fit` arguments shared by the Trainer and the Tuner's trials: `config.epochs` passes over
-    `train_data` with `config.validations_per_epoch` validations on `validation_data` each (the training data's
+    """`model.fit` arguments shared by the Trainer and the Tuner's trials: `epochs` passes over
+    `train_data` with `validations_per_epoch` validations on `validation_data` each (the training data's
     cardinality must be known when that is more than 1), early stopping on validation loss that counts its
     patience in validations and restores the weights of the best one."""
+    training = config.training
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)
+        monitor="val_loss", patience=training.early_stopping_patience, restore_best_weights=True)
     arguments = dict(validation_data=validation_data, callbacks=[early_stopping], verbose=2)
-    checks = config.validations_per_epoch
+    checks = training.validations_per_epoch
     if checks == 1:
-        return dict(arguments, x=train_data, epochs=config.epochs)
+        return dict(arguments, x=train_data, epochs=training.epochs)
     steps_per_epoch = int(train_data.cardinality())
     if steps_per_epoch <= 0:
         raise ValueError("validations_per_epoch > 1 needs training data of known cardinality")
-    return dict(arguments, x=train_data.repeat(), epochs=config.epochs * checks,
+    return dict(arguments, x=train_data.repeat(), epochs=training.epochs * checks,
                 steps_per_epoch=-(-steps_per_epoch // checks))
 
 
@@ -154,7 +172,7 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
     arguments = fit_arguments(config, train_data, validation_data)
     arguments["callbacks"] += [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")), timer]
     history = model.fit(**arguments)
-    steps_per_epoch = int(train_data.cardinality()) if config.validations_per_epoch > 1 else 1
+    steps_per_epoch = int(train_data.cardinality()) if config.training.validations_per_epoch > 1 else 1
     steps_per_check = arguments.get("steps_per_epoch", 1)
     result = {name: [float(v) for v in values] for name, values in history.history.items()}
     result["epoch"] = [round((i + 1) * steps_per_check / steps_per_epoch, 4) for i in range(len(result["loss"]))]
@@ -165,9 +183,8 @@ def train(config: ModelConfig, train_data, validation_data, run_dir: str, initia
 def member_configs(config: ModelConfig) -> List[ModelConfig]:
     """The configs of an ensemble's members: seeds seed x size to seed x size + size - 1, so that ensembles of
     different seeds share no model (all unseeded when seed is None; a single model keeps the seed)."""
-    size = config.ensemble_size
-    return [config if config.seed is None else dataclasses.replace(config, seed=config.seed * size + index)
-            for index in range(size)]
+    size, seed = config.training.ensemble_size, config.training.seed
+    return [config if seed is None else config.replace(seed=seed * size + index) for index in range(size)]
 
 
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
@@ -196,20 +213,26 @@ def tuned_config(config: ModelConfig, hyperparameters: Optional[dict]) -> ModelC
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model that `custom_config` describes (with the Tuner's best hyperparameters when the Trainer
-    has them), or the ensemble of `ensemble_size` such models, and exports it for serving."""
-    config = tuned_config(ModelConfig.from_dict(fn_args.custom_config or {}), fn_args.hyperparameters)
+    has them), or the ensemble of `ensemble_size` such models, and exports it for serving.
+
+    `custom_config` holds the flat settings (`ModelConfig.to_dict()`) and, from GloveTrainer, `embedding_dir`:
+    the folder of the embedding matrix built from the `glove` source (see `embedding_matrix`)."""
+    custom_config = dict(fn_args.custom_config or {})
+    embedding_dir = custom_config.pop(EMBEDDING_DIR_KEY, None)
+    config = tuned_config(ModelConfig.from_dict(custom_config), fn_args.hyperparameters)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     check_transform_fits(config, tf_transform_output)
-    initial_embedding = embedding_matrix(config, tf_transform_output)
+    initial_embedding = embedding_matrix(config, tf_transform_output, embedding_dir)
     (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
     members, histories = [], []
     for index, member in enumerate(member_configs(config)):
-        if member.seed is not None:
-            keras.utils.set_random_seed(member.seed)  # before the shuffle takes its seed from it
-        train_data = batch_examples(train_examples, train_count, member.batch_size, True, member.bucket_window)
-        run_dir = fn_args.model_run_dir if config.ensemble_size == 1 else os.path.join(
+        training = member.training
+        if training.seed is not None:
+            keras.utils.set_random_seed(training.seed)  # before the shuffle takes its seed from it
+        train_data = batch_examples(train_examples, train_count, training.batch_size, True, training.bucket_window)
+        run_dir = fn_args.model_run_dir if config.training.ensemble_size == 1 else os.path.join(
             fn_args.model_run_dir, f"member-{index}")
-        logging.info("training model %d of %d", index + 1, config.ensemble_size)
+        logging.info("training model %d of %d", index + 1, config.training.ensemble_size)
         model, history = train(member, train_data, validation_data, run_dir, initial_embedding)
         members.append(model)
         histories.append(history)
@@ -219,4 +242,4 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         model, history = EnsembleClassifier(members, name="textrnn_ensemble"), {"members": histories}
         compile_model(model, config)
     save_run(model, history, fn_args.model_run_dir)
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.punctuation_tokens)
+    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.tokenizer)

@@ -52,19 +52,20 @@ class BudgetedRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """Builds the search for TFX's Tuner from `custom_config` (a ModelConfig with tuner_trials > 0)."""
     config = ModelConfig.from_dict(fn_args.custom_config or {})
-    if config.tuner_trials < 1:
+    training = config.training
+    if training.tuner_trials < 1:
         raise ValueError("the Tuner needs tuner_trials of 1 or more")
-    if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)
+    if training.seed is not None:
+        keras.utils.set_random_seed(training.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     check_transform_fits(config, tf_transform_output)
     (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
-    train_data = batch_examples(train_examples, train_count, config.batch_size, True, config.bucket_window)
-    initial_embedding = embedding_matrix(config, tf_transform_output)
-    deadline = time.monotonic() + config.tuner_time_budget_s
+    train_data = batch_examples(train_examples, train_count, training.batch_size, True, training.bucket_window)
+    initial_embedding = embedding_matrix(config, tf_transform_output)  # from the glove source: no GloveCoverage input
+    deadline = time.monotonic() + training.tuner_time_budget_s
     oracle = BudgetedRandomSearchOracle(
-        deadline, objective=keras_tuner.Objective(OBJECTIVE, "min"), max_trials=config.tuner_trials,
-        seed=config.seed)
+        deadline, objective=keras_tuner.Objective(OBJECTIVE, "min"), max_trials=training.tuner_trials,
+        seed=training.seed)
     tuner = keras_tuner.Tuner(
         oracle=oracle,
         hypermodel=lambda hp: build_model(search_space.choose(hp, config), initial_embedding),

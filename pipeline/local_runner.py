@@ -1,76 +1,200 @@
-"""Runs the pipeline with LocalDagRunner; this is the file `tfx pipeline create --engine local` takes.
+"""The one local run: `textrnn run` and the TFX CLI both call `run_local`; this is also the file the TFX CLI takes.
 
     tfx pipeline create --engine local --pipeline_path "$PWD/pipeline/local_runner.py"
     tfx run create --engine local --pipeline_name textrnn
 
-Outputs go under $TEXTRNN_OUTPUT (default ./textrnn_output); the dataset is fetched, or copied from
-$TEXTRNN_DATA_MIRROR, on first use, unless $TEXTRNN_INPUT_DIR names a folder of headline JSON files.
+`run_local(options)` takes the output root's run lock, fetches the dataset (or uses the input folder), picks the
+Beam arguments, runs the pipeline with LocalDagRunner, builds the summary, writes `summary-<run id>.json`,
+applies the retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
+model was blessed and pushed, 3 (contract.NOT_BLESSED_EXIT_CODE) when the Evaluator did not bless it. Run as a
+file, it reads every setting from the TEXTRNN_* environment variables (see `textrnn settings`), prints the
+summary and exits with that status; `tfx run create` turns any non-zero status of this file into its own
+exit status 1, after printing the summary.
 
-Local runs use TFX's cache: a component whose inputs and settings match a successful earlier execution
-reuses its outputs (so a rerun after a failure resumes where it stopped), except the components in
-`configs.ALWAYS_RUN`, which train, judge and push a new model every run. One run at a time uses an output
-root (see pipeline/run_lock.py).
+Local runs use TFX's cache: a component whose inputs and settings match a successful earlier execution reuses its
+outputs (so a rerun after a failure resumes where it stopped), except the components in `contract.ALWAYS_RUN`,
+which train, judge and push a new model every run. One run at a time uses an output root (pipeline/run_lock.py).
 """
-from absl import logging
-from tfx import v1 as tfx
-from tfx.dsl.compiler import constants
-from tfx.orchestration.portable import runtime_parameter_utils
+import dataclasses
+import json
+import os
+import sys
+from typing import Optional
 
-from textrnn.pipeline import configs, data
-from textrnn.pipeline import pipeline as textrnn_pipeline
-from textrnn.pipeline.run_lock import exclusive_run, new_run_id
+from textrnn.components.output_layout import metadata_path, pipeline_root, serving_model_dir
+from textrnn.contract import ALWAYS_RUN, NOT_BLESSED_EXIT_CODE
+from textrnn.errors import TextrnnError
+from textrnn.pipeline import options as run_options
+from textrnn.pipeline.options import PipelineOptions
 
 
-def create_local_pipeline(
-    output_root: str = configs.OUTPUT_ROOT, pipeline_name: str = configs.PIPELINE_NAME, **kwargs
-) -> tfx.dsl.Pipeline:
-    """The pipeline with local paths for data, artifacts, metadata and pushed models; cached unless
-    `enable_cache=False` is passed."""
-    if "data_path" not in kwargs:
-        kwargs["data_path"] = configs.INPUT_DIR or data.ensure_dataset()
-    kwargs.setdefault("enable_cache", True)
-    return textrnn_pipeline.create_pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=configs.pipeline_root(output_root, pipeline_name),
-        serving_model_dir=configs.serving_model_dir(output_root, pipeline_name),
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a local run leaves: its id, the summary (also written to `summary_path`), the retention report, the
+    text to show and the exit status a scheduler acts on."""
+
+    run_id: str
+    summary: dict
+    summary_path: str
+    text: str
+    exit_code: int
+
+    @property
+    def blessed(self) -> bool:
+        return bool(self.summary["blessed"])
+
+
+def local_placement(options: PipelineOptions, data_path: str):
+    """Where a local run puts everything: under `options.output_root`, with ML Metadata in SQLite there."""
+    from tfx import v1 as tfx
+
+    from textrnn.pipeline.pipeline import Placement
+
+    output_root = os.path.abspath(options.output_root)
+    if options.beam_runner == "portable":
+        beam_args = run_options.portable_beam_pipeline_args(options.job_endpoint, options.worker_pool)
+    else:
+        beam_args = run_options.beam_pipeline_args(options.beam_mode, options.beam_workers, data_path)
+    return Placement(
+        pipeline_root=pipeline_root(output_root, options.pipeline_name),
+        data_path=os.path.abspath(data_path),
+        serving_model_dir=serving_model_dir(output_root, options.pipeline_name),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            configs.metadata_path(output_root, pipeline_name)
-        ),
-        **kwargs,
+            metadata_path(output_root, options.pipeline_name)),
+        beam_pipeline_args=beam_args,
     )
 
 
-class _IdentifiedLocalDagRunner(tfx.orchestration.LocalDagRunner):
-    """LocalDagRunner recording its run as `run_id`, with the components in configs.ALWAYS_RUN never taken
-    from the cache. Its `run` is LocalDagRunner's own, which the TFX CLI intercepts to read the pipeline."""
-
-    def __init__(self, run_id: str):
-        super().__init__()
-        self._run_id = run_id
-
-    def run_with_ir(self, pipeline, run_options=None):
-        # LocalDagRunner would stamp its own id; substituted here first, ours is the one the run records.
-        runtime_parameter_utils.substitute_runtime_parameter(
-            pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: self._run_id})
-        for node in pipeline.nodes:
-            if node.pipeline_node.node_info.id in configs.ALWAYS_RUN:
-                node.pipeline_node.execution_options.caching_options.enable_cache = False
-        return super().run_with_ir(pipeline, run_options)
+def describe_beam(options: PipelineOptions, data_path: str) -> str:
+    if options.beam_runner == "portable":
+        return f"PortableRunner at {options.job_endpoint}, workers from {options.worker_pool}"
+    return run_options.resolve_beam_mode(options.beam_mode, data_path)
 
 
-def run_local_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str) -> None:
-    """Runs `pipeline` with LocalDagRunner as run `run_id` (its pipeline-run context in ML Metadata), the
-    components in configs.ALWAYS_RUN never taken from the cache."""
-    _IdentifiedLocalDagRunner(run_id).run(pipeline)
+def _local_dag_runner(run_id: str):
+    """LocalDagRunner recording its run as `run_id`, the components in contract.ALWAYS_RUN never taken from the
+    cache. Its `run` is LocalDagRunner's own, which the TFX CLI intercepts to read the pipeline."""
+    from tfx import v1 as tfx
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class IdentifiedLocalDagRunner(tfx.orchestration.LocalDagRunner):
+        def run_with_ir(self, pipeline, run_options=None):
+            # LocalDagRunner would stamp its own id; substituted here first, ours is the one the run records.
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            for node in pipeline.nodes:
+                if node.pipeline_node.node_info.id in ALWAYS_RUN:
+                    node.pipeline_node.execution_options.caching_options.enable_cache = False
+            return super().run_with_ir(pipeline, run_options)
+
+    return IdentifiedLocalDagRunner()
 
 
-def run():
-    pipeline = create_local_pipeline()
-    run_id = new_run_id()
-    with exclusive_run(configs.OUTPUT_ROOT, pipeline.pipeline_info.pipeline_name, run_id):
-        run_local_pipeline(pipeline, run_id)
+def check_reachable(endpoint: str, what: str, timeout_s: float = 10.0) -> None:
+    """Fails at once, naming `what`, unless a TCP connection to `endpoint` (HOST:PORT) opens (Beam's portable
+    runner would wait minutes and then fail without a message)."""
+    import socket
+
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise TextrnnError(f"{what}: {endpoint!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise TextrnnError(f"cannot reach {what} at {endpoint}: {error.strerror or error}") from None
+
+
+def run_local(options: PipelineOptions, progress: bool = True) -> RunResult:
+    """Runs the whole pipeline locally as `options` say and returns what it did (see the module's docstring).
+
+    Example (a full run takes minutes):
+
+        from textrnn.pipeline.options import resolve_options
+        result = run_local(resolve_options({"input_dir": "my_headlines/", "preset": "glove-6b-50d"}))
+        print(result.text); raise SystemExit(result.exit_code)
+    """
+    from textrnn.pipeline import run_lock  # before TensorFlow and TFX: a second run on the root fails at once
+
+    if options.beam_runner == "portable":
+        check_reachable(options.job_endpoint, "the Beam job service (job_endpoint)")
+    output_root = os.path.abspath(options.output_root)
+    run_id = run_lock.new_run_id()
+    with run_lock.exclusive_run(output_root, options.pipeline_name, run_id):
+        from absl import logging
+
+        from textrnn.components import run_record, run_summary
+        from textrnn.pipeline import data, progress as progress_display, retention
+        from textrnn.pipeline.pipeline import create_pipeline
+
+        data_path = options.input_dir or data.ensure_dataset(data_dir=options.data_dir, mirror=options.mirror)
+        pipeline = create_pipeline(options, local_placement(options, data_path))
+        logging.set_verbosity(logging.INFO)
+        if progress and not options.verbose:
+            progress_display.show_component_progress(len(pipeline.components))
+        print(f"running pipeline '{options.pipeline_name}' as run {run_id} (preset {options.preset}, Beam "
+              f"{describe_beam(options, data_path)}{'' if options.cache else ', no cache'}) on {data_path}, "
+              f"outputs in {options.output_root}", file=sys.stderr)
+        _local_dag_runner(run_id).run(pipeline)
+
+        record = run_record.read_run(metadata_path(output_root, options.pipeline_name), run_id)
+        summary = run_summary.build_summary(record)
+        summary["preset"] = options.preset
+        summary["settings_changed"] = _jsonable(options.differences_from_preset())
+        summary_path = os.path.join(options.output_root, f"summary-{run_id.replace(':', '-')}.json")
+        with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
+            json.dump(summary, f, indent=1)
+        lines = [run_summary.format_summary(summary)]
+        if options.keep_runs is not None:
+            lines.append(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed))
+    lines.append(f"summary written to {summary_path}")
+    exit_code = 0 if summary["blessed"] else NOT_BLESSED_EXIT_CODE
+    return RunResult(run_id, summary, summary_path, "\n".join(lines), exit_code)
+
+
+def _jsonable(values: dict) -> dict:
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+
+
+def _tfx_cli_reads_the_pipeline() -> bool:
+    """Whether `tfx pipeline create` runs this file: it patches LocalDagRunner.run (functools.wraps) to record the
+    pipeline instead of running it."""
+    from tfx import v1 as tfx
+
+    return hasattr(tfx.orchestration.LocalDagRunner.run, "__wrapped__")
+
+
+def main(environ: Optional[dict] = None) -> int:
+    """This file as a program: the settings from the environment, one local run, its summary, its exit status."""
+    from textrnn.pipeline.tf_log_filter import TensorflowLogFilter
+
+    try:
+        options = run_options.resolve_options(environ=environ)
+        if _tfx_cli_reads_the_pipeline():  # `tfx pipeline create`: hand over the pipeline, run nothing
+            from textrnn.pipeline import data
+            from textrnn.pipeline.pipeline import create_pipeline
+
+            data_path = options.input_dir or data.dataset_dir(options.data_dir)
+            _local_dag_runner("tfx-cli").run(create_pipeline(options, local_placement(options, data_path)))
+            return 0
+        if options.verbose:
+            result = run_local(options)
+        else:
+            with TensorflowLogFilter():
+                result = run_local(options)
+    except TextrnnError as error:
+        if options_verbose(environ):
+            raise
+        print(f"textrnn: error: {error}", file=sys.stderr)
+        return 1
+    print(result.text, flush=True)
+    return result.exit_code
+
+
+def options_verbose(environ: Optional[dict]) -> bool:
+    value = (os.environ if environ is None else environ).get("TEXTRNN_VERBOSE", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 if __name__ == "__main__":
-    logging.set_verbosity(logging.INFO)
-    run()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """The textrnn TFX pipeline: JSON headlines to a blessed, pushed BiLSTM sarcasm classifier."""
 import dataclasses
 import json
-from typing import Any, List, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -17,22 +17,20 @@ from textrnn.components.import_schema_gen import ImportSchemaGen
 from textrnn.components.latest_blessed_model import latest_blessed_model_resolver
 from textrnn.components.latest_pushed_model import LatestPushedModel
 from textrnn.components.run_verdict import RunVerdict
+from textrnn.components.code_version import source_fingerprint
+from textrnn.contract import LENGTH_BUCKET_KEY, OUTPUT_KEY
 from textrnn.models.config import ModelConfig
-from textrnn.models.export import LENGTH_BUCKET_KEY, OUTPUT_KEY
-from textrnn.pipeline import configs
-from textrnn.pipeline.code_version import source_fingerprint
+from textrnn.pipeline.options import DATA_EXPECTATIONS, PREPROCESSING_FN, RUN_FN, TUNER_FN, PipelineOptions
 from textrnn.preprocessing import features
 
 BASELINE_FROM_METADATA = "metadata"
 BASELINE_FROM_PUSH_DESTINATION = "push_destination"
 BASELINE_SOURCES = (BASELINE_FROM_METADATA, BASELINE_FROM_PUSH_DESTINATION)
-# The code behind configs.PREPROCESSING_FN, whose changes must rerun the Transform.
+# The code behind PREPROCESSING_FN, whose changes must rerun the Transform.
 PREPROCESSING_MODULES = ("textrnn.preprocessing.preprocessing", "textrnn.preprocessing.features")
 
 
-def eval_config(
-    loss_upper_bound: float, loss_tolerance: float = configs.EVAL_LOSS_TOLERANCE
-) -> tfma.EvalConfig:
+def eval_config(loss_upper_bound: float, loss_tolerance: float) -> tfma.EvalConfig:
     """Eval-split metrics, overall and by headline length; the gate on binary cross-entropy.
 
     A model is blessed only if its eval binary cross-entropy is below `loss_upper_bound` and at most
@@ -85,9 +83,9 @@ def tuner(transform, schema, model_config: ModelConfig, glove_dir: Optional[str]
     if model_config.glove:
         from textrnn.models import glove
 
-        model_config = dataclasses.replace(model_config, glove=glove.resolve_glove(model_config.glove, glove_dir))
+        model_config = model_config.replace(glove=glove.resolve_glove(model_config.glove, glove_dir))
     return tfx.components.Tuner(
-        tuner_fn=configs.TUNER_FN,
+        tuner_fn=TUNER_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
@@ -97,65 +95,66 @@ def tuner(transform, schema, model_config: ModelConfig, glove_dir: Optional[str]
     )
 
 
-def create_pipeline(
-    pipeline_name: str,
-    pipeline_root: str,
-    data_path: str,
-    serving_model_dir: str,
-    model_config: ModelConfig = ModelConfig(),
-    eval_loss_upper_bound: float = configs.EVAL_LOSS_UPPER_BOUND,
-    eval_loss_tolerance: float = configs.EVAL_LOSS_TOLERANCE,
-    skip_invalid: bool = False,
-    beam_pipeline_args: Optional[List[str]] = None,
-    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
-    platform_configs: Optional[Mapping[str, Any]] = None,
-    baseline_source: str = BASELINE_FROM_METADATA,
-    verdict_step: bool = False,
-    glove_dir: Optional[str] = None,
-    enable_cache: bool = False,
-    schema_file: str = configs.SCHEMA_FILE,
-) -> tfx.dsl.Pipeline:
-    """Returns the pipeline; `data_path` is a folder of JSON Lines or JSON-array headline files.
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a pipeline runs, which its runner decides (the user's choices are in PipelineOptions): the artifact
+    root, the data, the push destination, ML Metadata, Beam's arguments and the platform's extras.
 
-    `platform_configs` maps component ids to the platform config each component gets with
-    `with_platform_config` (on Kubeflow, a ResourceSpec: CPU, memory, GPUs); the key "*" applies to the
-    components without an entry of their own. Left out (local runs), no component gets one.
     `baseline_source` says where the Evaluator's baseline, the latest blessed model, comes from: "metadata", a
     Resolver over ML Metadata; "push_destination", the newest version the Pusher pushed (LatestPushedModel), for
     Kubeflow Pipelines, whose open-source backend cannot run resolver tasks. The gate is the same.
     `verdict_step` adds RunVerdict after the Pusher: it logs the run's summary and fails when nothing was
-    blessed (on Kubeflow; locally `textrnn run` does both). `glove_dir` is where the components find a GloVe
-    file named without a folder (default: $TEXTRNN_GLOVE_DIR of this process, see models/glove.py).
-    `schema_file` is the curated schema the examples must match (ImportSchemaGen imports it; the AnomaliesGate
-    stops the run before Transform on any anomaly, skew, drift or broken expectation).
-    `model_config.tuner_trials` above 0 adds TFX's Tuner before the Trainer, which then trains the best trial's
-    hyperparameters (see models/tuner.py).
-    `enable_cache` lets components reuse the outputs of an earlier execution with the same inputs and settings
-    (local runs set it, and keep configs.ALWAYS_RUN out of the cache: see pipeline/local_runner.py).
+    blessed (on Kubeflow; locally `run_local` does both). `platform_configs` maps component ids to the platform
+    config each component gets with `with_platform_config` (on Kubeflow, a ResourceSpec); the key "*" applies to
+    the components without an entry of their own. `cache` says whether the platform uses TFX's cache at all
+    (local runs do unless the options say no; Kubeflow Pipelines has its own).
+    """
+
+    pipeline_root: str
+    data_path: str
+    serving_model_dir: str
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None
+    beam_pipeline_args: Sequence[str] = ()
+    baseline_source: str = BASELINE_FROM_METADATA
+    verdict_step: bool = False
+    platform_configs: Optional[Mapping[str, Any]] = None
+    cache: bool = True
+
+
+def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.Pipeline:
+    """The pipeline for `options` (every setting of the run), placed as `placement` says.
+
+    The data components read `placement.data_path`, a folder of JSON Lines or JSON-array headline files; the
+    curated schema (`options.schema_file`) is imported and the AnomaliesGate stops the run before Transform on
+    any anomaly, skew, drift or broken expectation. A model configuration with `tuner_trials` above 0 adds TFX's
+    Tuner before the Trainer, which then trains the best trial's hyperparameters (see models/tuner.py); one with
+    `glove` adds the GloVe coverage analysis, whose embedding matrix the Trainer starts from.
 
     Example:
 
-    >>> from textrnn.models.presets import get_preset
-    >>> from textrnn.pipeline.pipeline import create_pipeline
-    >>> pipeline = create_pipeline("textrnn", "/tmp/root", "/data/headlines", "/srv/models/textrnn",
-    ...                            model_config=get_preset("book-stacked").config)
+    >>> from textrnn.pipeline.options import PipelineOptions, resolve_options
+    >>> from textrnn.pipeline.pipeline import Placement, create_pipeline
+    >>> options = resolve_options({"preset": "book-stacked"}, environ={})
+    >>> pipeline = create_pipeline(options, Placement("/tmp/root", "/data/headlines", "/srv/models/textrnn"))
     >>> len(pipeline.components), pipeline.components[-1].id
     (10, 'Pusher')
     """
+    model_config = options.model
+    serving_model_dir = placement.serving_model_dir
     # The baseline: the newest model that an earlier run's Evaluator blessed (none on the first run).
-    if baseline_source == BASELINE_FROM_METADATA:
+    if placement.baseline_source == BASELINE_FROM_METADATA:
         baseline_node = latest_blessed_model_resolver()
         evaluator_class, baseline = tfx.components.Evaluator, baseline_node.outputs["model"]
         baseline_statistics = {"baseline_statistics": baseline_node.outputs["statistics"]}
-    elif baseline_source == BASELINE_FROM_PUSH_DESTINATION:
+    elif placement.baseline_source == BASELINE_FROM_PUSH_DESTINATION:
         baseline_node = LatestPushedModel(push_destination=serving_model_dir)
         evaluator_class, baseline = BaselineEvaluator, baseline_node.outputs["baseline"]
         baseline_statistics = {}  # no drift check: the push destination keeps models, not their statistics
     else:
-        raise ValueError(f"unknown baseline_source {baseline_source!r}; one of {', '.join(BASELINE_SOURCES)}")
+        raise ValueError(f"unknown baseline_source {placement.baseline_source!r}; one of {', '.join(BASELINE_SOURCES)}")
 
-    example_gen = JsonExampleGen(input_base=data_path, skip_invalid=skip_invalid)
-    schema_gen = ImportSchemaGen(schema_file=schema_file)
+    example_gen = JsonExampleGen(input_base=placement.data_path, skip_invalid=options.skip_invalid)
+    schema_gen = ImportSchemaGen(schema_file=options.schema_file)
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         # Top values and distinct counts from fixed-size sketches: TFDV's exact ones keep a count for every
@@ -168,14 +167,14 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
-        expectations=json.dumps(configs.DATA_EXPECTATIONS),
+        expectations=json.dumps(DATA_EXPECTATIONS),
         **baseline_statistics,
     )
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=configs.PREPROCESSING_FN,
+        preprocessing_fn=PREPROCESSING_FN,
         custom_config={**model_config.tokenizer_settings(),
                        "source": source_fingerprint(*PREPROCESSING_MODULES)},
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval", "test"]),
@@ -187,18 +186,18 @@ def create_pipeline(
     transform.add_upstream_node(anomalies_gate)
 
     tuner_nodes, tuner_inputs = [], {}
-    if model_config.tuner_trials:  # the Tuner's best hyperparameters go to the Trainer
-        tuner_nodes = [tuner(transform, schema_gen.outputs["schema"], model_config, glove_dir)]
+    if model_config.training.tuner_trials:  # the Tuner's best hyperparameters go to the Trainer
+        tuner_nodes = [tuner(transform, schema_gen.outputs["schema"], model_config, options.glove_dir)]
         tuner_inputs = {"hyperparameters": tuner_nodes[0].outputs["best_hyperparameters"]}
 
     glove_nodes, trainer_class, glove_inputs = [], tfx.components.Trainer, {}
     if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
         from textrnn.components.glove_coverage import GloveTrainer, glove_coverage
 
-        glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config, glove_dir)]
+        glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config, options.glove_dir)]
         trainer_class, glove_inputs = GloveTrainer, {"embedding": glove_nodes[0].outputs["embedding"]}
     trainer = trainer_class(
-        run_fn=configs.RUN_FN,
+        run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -212,7 +211,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline,
-        eval_config=eval_config(eval_loss_upper_bound, eval_loss_tolerance),
+        eval_config=eval_config(options.eval_loss_bound, options.eval_loss_tolerance),
         example_splits=["eval"],
     )
     # Pushes only blessed models, each as a new version that appears in one rename (components/atomic_pusher.py).
@@ -232,21 +231,20 @@ def create_pipeline(
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
         baseline=baseline,
-    )] if verdict_step else []
+    )] if placement.verdict_step else []
 
     textrnn_pipeline = tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name,
-        pipeline_root=pipeline_root,
+        pipeline_name=options.pipeline_name,
+        pipeline_root=placement.pipeline_root,
         components=[
             example_gen, schema_gen, statistics_gen, example_validator, anomalies_gate,
             transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
         ],
-        enable_cache=enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=(
-            configs.beam_pipeline_args(data_path=data_path) if beam_pipeline_args is None else beam_pipeline_args
-        ),
+        enable_cache=options.cache and placement.cache,
+        metadata_connection_config=placement.metadata_connection_config,
+        beam_pipeline_args=list(placement.beam_pipeline_args),
     )
+    platform_configs = placement.platform_configs
     for component in textrnn_pipeline.components if platform_configs else []:
         config = platform_configs.get(component.id, platform_configs.get("*"))
         if config is not None and hasattr(component, "with_platform_config"):  # not the Resolver

@@ -17,7 +17,7 @@ import sys
 from typing import Iterable, List, Tuple
 
 from textrnn.errors import TextrnnError
-from textrnn.pipeline import configs
+from textrnn.components.output_layout import pushed_versions, serving_model_dir
 
 BATCH_SIZE = 1024
 THRESHOLD = 0.5
@@ -34,27 +34,11 @@ def check_headline(headline: str, where: str) -> str:
     return headline
 
 
-def pushed_versions(serving_dir: str) -> List[int]:
-    """The numbered versions in a push destination that hold a SavedModel, oldest first; the destination may be
-    a URL (gs://, s3://), read through TensorFlow's filesystems."""
-    if "://" in serving_dir:
-        import tensorflow as tf
-
-        isdir, listdir, isfile = tf.io.gfile.isdir, tf.io.gfile.listdir, tf.io.gfile.exists
-    else:
-        isdir, listdir, isfile = os.path.isdir, os.listdir, os.path.isfile
-    if not isdir(serving_dir):
-        return []
-    names = (name.rstrip("/") for name in listdir(serving_dir))  # gfile lists GCS folders as "name/"
-    return sorted(int(name) for name in names
-                  if name.isdigit() and isfile(os.path.join(serving_dir, name, "saved_model.pb")))
-
-
 def resolve_model_dir(output_root: str, pipeline_name: str, model_dir: str = None) -> Tuple[str, str]:
     """The SavedModel folder to load and its version (the folder name), or PredictError if there is none."""
     if model_dir and os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         return model_dir, os.path.basename(os.path.normpath(model_dir))
-    serving_dir = model_dir or configs.serving_model_dir(os.path.abspath(output_root), pipeline_name)
+    serving_dir = model_dir or serving_model_dir(os.path.abspath(output_root), pipeline_name)
     versions = pushed_versions(serving_dir)
     if not versions:
         raise PredictError(
@@ -92,7 +76,7 @@ def _csv(text: str, source: str) -> List[str]:
     return [check_headline(cell, f"{source}, line {number}") for number, cell in cells]
 
 
-def read_headlines(path: str) -> List[str]:
+def read_headlines_to_score(path: str) -> List[str]:
     """The headlines in a file: JSON Lines (.jsonl, .json, .ndjson, or any file whose first line is a JSON
     object), CSV (.csv) or else one headline per line (blank lines skipped). PredictError names the file and
     line of an empty headline (a JSON string or a CSV cell)."""

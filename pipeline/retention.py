@@ -27,8 +27,9 @@ from tfx.dsl.compiler import constants
 
 from textrnn.components.latest_blessed_model import producing_run, run_statistics_id
 from textrnn.errors import TextrnnError
-from textrnn.pipeline import configs
-from textrnn.pipeline.predict import pushed_versions
+from textrnn.components.output_layout import metadata_path, pushed_versions, serving_model_dir
+from textrnn.contract import DEFAULT_PIPELINE_NAME
+from textrnn.pipeline.options import disk_bytes
 
 _Artifact = metadata_store_pb2.Artifact
 
@@ -77,7 +78,7 @@ def baseline_artifact_ids(store: mlmd.MetadataStore) -> Set[int]:
 
 def prune(
     output_root: str,
-    pipeline_name: str = configs.PIPELINE_NAME,
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
     keep_runs: int = 1,
     keep_pushed: Optional[int] = None,
     dry_run: bool = False,
@@ -89,7 +90,7 @@ def prune(
     if keep_pushed is not None and keep_pushed < 1:
         raise RetentionError(f"--keep-pushed must be at least 1 (the version TF Serving serves), got {keep_pushed}")
     connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = configs.metadata_path(output_root, pipeline_name)
+    connection.sqlite.filename_uri = metadata_path(output_root, pipeline_name)
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
     store = mlmd.MetadataStore(connection)
 
@@ -107,14 +108,14 @@ def prune(
 
     report = PruneReport([r.name for r in kept_runs], [r.name for r in old_runs], dry_run=dry_run)
     report.artifacts_deleted = len(doomed)
-    report.bytes_freed = sum(configs.disk_bytes(a.uri) for a in doomed if a.uri)
+    report.bytes_freed = sum(disk_bytes(a.uri) for a in doomed if a.uri)
     if not dry_run:
         _delete_artifacts(store, doomed)
     if keep_pushed is not None:
-        serving_dir = configs.serving_model_dir(output_root, pipeline_name)
+        serving_dir = serving_model_dir(output_root, pipeline_name)
         for version in pushed_versions(serving_dir)[:-keep_pushed]:
             path = os.path.join(serving_dir, str(version))
-            report.bytes_freed += configs.disk_bytes(path)
+            report.bytes_freed += disk_bytes(path)
             report.versions_deleted.append(str(version))
             if not dry_run:
                 shutil.rmtree(path)
@@ -141,5 +142,5 @@ def _delete_artifacts(store: mlmd.MetadataStore, artifacts: List[metadata_store_
 
 def describe_usage(output_root: str) -> Dict[str, int]:
     """Bytes under the output root's pipelines, push destinations and metadata (the soak benchmark's measure)."""
-    return {name: configs.disk_bytes(os.path.join(output_root, name))
+    return {name: disk_bytes(os.path.join(output_root, name))
             for name in ("pipelines", "serving_model", "metadata")}

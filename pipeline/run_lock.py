@@ -16,7 +16,7 @@ import os
 from typing import Iterator
 
 from textrnn.errors import TextrnnError
-from textrnn.pipeline import configs
+from textrnn.components.output_layout import metadata_path
 
 LOCK_FILE = "run.lock"
 
@@ -31,7 +31,7 @@ def new_run_id() -> str:
 
 
 def lock_path(output_root: str, pipeline_name: str) -> str:
-    return os.path.join(os.path.dirname(configs.metadata_path(output_root, pipeline_name)), LOCK_FILE)
+    return os.path.join(os.path.dirname(metadata_path(output_root, pipeline_name)), LOCK_FILE)
 
 
 @contextlib.contextmanager

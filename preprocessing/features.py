@@ -16,7 +16,8 @@ FIRST_WORD_ID = 2
 CHAR_IDS_KEY = "headline_chars"
 CHAR_VOCAB_SIZE = 258
 
-# The settings that shape the Transform's output (ModelConfig holds their values).
+# The settings that shape the Transform's output, the fields of models/config.py's TokenizerConfig (which holds
+# their values and checks, on import, that it has exactly these fields in this order).
 TOKENIZER_SETTINGS = ("vocab_size", "max_length", "punctuation_tokens", "word_chars", "glove_vocabulary")
 
 __all__ = ["TOKENIZER_SETTINGS", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

@@ -69,7 +69,7 @@ def glove_extension_ids(words: tf.RaggedTensor, vocab_size: int, glove_vocabular
     The words are constants of the graph, so serving needs no GloVe. They let a word that never occurred in
     the training split, and so has no vocabulary id, keep its GloVe vector (the model's `glove_extension`).
     """
-    from textrnn.models.glove import kumo_top_words
+    from textrnn.preprocessing.glove_words import kumo_top_words
 
     known, _ = kumo_top_words(glove_vocabulary)
     table = tf.lookup.StaticHashTable(

@@ -1,6 +1,11 @@
-"""Shared fixtures: the real dataset (from ../shared/data) and small slices of it."""
+"""Shared fixtures: the real dataset (from ../shared/data), small slices of it, and the end-to-end runs that
+several modules only read."""
+import glob
+import tempfile
 import os
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 
@@ -8,6 +13,21 @@ SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASET_FILE = SHARED_DATA / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
 # The 11,925 words of GloVe Twitter 25d that the book's model uses (the full file is not redistributed here).
 TWITTER_25D_SUBSET = SHARED_DATA / "glove" / "glove.twitter.27B.25d.subset11925.txt.gz"
+
+
+def _throwaway_tfx_packages() -> set:
+    """TFX's `tfx_ephemeral` sdists (52 MB each), which it builds in a fresh temp folder for every Beam component
+    whose arguments name no package, requirements file or container image."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "*", "**", "tfx_ephemeral-*"), recursive=True))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_throwaway_tfx_package_is_left_behind():
+    """The temp folder before and after all the suite's pipeline runs: none may have packed TFX."""
+    before = _throwaway_tfx_packages()
+    yield
+    left = _throwaway_tfx_packages() - before
+    assert not left, f"Beam components built TFX's throwaway package: {sorted(left)[:3]}"
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +65,61 @@ def textrnn_bin() -> str:
     path = os.path.join(os.path.dirname(sys.executable), "textrnn")
     assert os.path.exists(path), f"the textrnn console script is not installed at {path}"
     return path
+
+
+INVALID_RECORDS = [
+    b'{"headline": "a label out of range", "is_sarcastic": 3}',
+    b'{"headline": "", "is_sarcastic": 0}',
+    b'{"headline": "cut short", "is_sa',
+]
+
+
+@pytest.fixture(scope="session")
+def e2e_input_dir(headlines_1500, tmp_path_factory) -> pathlib.Path:
+    """The 1,500 real headlines and three invalid records (quarantined by --skip-invalid)."""
+    input_dir = tmp_path_factory.mktemp("input")
+    (input_dir / "headlines.json").write_bytes((headlines_1500 / "headlines.json").read_bytes())
+    (input_dir / "more.jsonl").write_bytes(b"\n".join(INVALID_RECORDS) + b"\n")
+    return input_dir
+
+
+# The settings of the end-to-end run, as `textrnn run` flags; tests/test_tfx_cli.py gives them as variables.
+E2E_SETTINGS = {"skip_invalid": True, "epochs": 3, "vocab_size": 3000, "eval_loss_bound": 1.0}
+# The second run: a learning rate too small to learn anything, on the slice without invalid records.
+WORSE_SETTINGS = {"epochs": 1, "learning_rate": 1e-6, "vocab_size": 3000, "eval_loss_bound": 1.0}
+
+
+def as_flags(settings: dict) -> list:
+    flags = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        flags += [flag] if value is True else [flag, str(value)]
+    return flags
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(e2e_input_dir, textrnn_bin, tmp_path_factory):
+    """One `textrnn run` on the end-to-end slice, shared by every test that only reads its outputs."""
+    input_dir = e2e_input_dir
+    output_root = tmp_path_factory.mktemp("run")
+    command = [textrnn_bin, "run", "--input-dir", str(input_dir), "--output-root", str(output_root),
+               *as_flags(E2E_SETTINGS)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output_root, result
+
+
+@pytest.fixture(scope="session")
+def worse_run(pipeline_run, headlines_1500, textrnn_bin, tmp_path_factory):
+    """A second `textrnn run` with a learning rate too small to learn anything, into a copy of the first run's
+    output root: its ML Metadata store (where the Resolver finds the first model, blessed) and its serving
+    directory, the state a second run into the same root meets. The copy keeps the first run's checks above
+    independent of test order."""
+    first_root, _ = pipeline_run
+    output_root = tmp_path_factory.mktemp("second_run")
+    for folder in ("metadata", "serving_model"):
+        shutil.copytree(first_root / folder, output_root / folder)
+    command = [textrnn_bin, "run", "--input-dir", str(headlines_1500), "--output-root", str(output_root),
+               *as_flags(WORSE_SETTINGS)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return first_root, output_root, result

@@ -2,7 +2,7 @@
 model's data, and the expectations a schema cannot state, each stopping a run before training.
 
 The checks run as the pipeline runs them: its own JsonExampleGen, ImportSchemaGen, StatisticsGen,
-ExampleValidator, baseline resolver and AnomaliesGate, taken from `create_local_pipeline`.
+ExampleValidator, baseline resolver and AnomaliesGate, taken from `create_pipeline` placed as a local run.
 """
 import itertools
 import json
@@ -16,7 +16,10 @@ from tfx.orchestration.pipeline import RunOptions
 
 from textrnn.components import json_example_gen
 from textrnn.components.anomalies_gate import AnomaliesFoundError, noise_floor
-from textrnn.pipeline import configs, local_runner, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import local_runner, options
+from textrnn.pipeline.pipeline import create_pipeline
 from textrnn.preprocessing.records import Record
 
 pytestmark = pytest.mark.slow
@@ -32,10 +35,10 @@ def write_records(folder: pathlib.Path, records) -> pathlib.Path:
     return folder
 
 
-def validate(data_dir: pathlib.Path, root: pathlib.Path, schema_file: str = configs.SCHEMA_FILE):
+def validate(data_dir: pathlib.Path, root: pathlib.Path, schema_file: str = options.SCHEMA_FILE):
     """Runs the pipeline on `data_dir` up to its AnomaliesGate (a TFX partial run)."""
-    pipeline = local_runner.create_local_pipeline(output_root=str(root), data_path=str(data_dir),
-                                                  schema_file=schema_file, beam_pipeline_args=[])
+    run = options.resolve_options({"output_root": str(root), "schema_file": schema_file}, environ={})
+    pipeline = create_pipeline(run, local_runner.local_placement(run, str(data_dir)))
     tfx.orchestration.LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=["AnomaliesGate"]))
 
 
@@ -56,7 +59,7 @@ def test_the_real_dataset_passes(dataset_file, tmp_path):
 
 def test_a_label_outside_the_schema_domain_is_named(dataset_file, tmp_path):
     """JsonExampleGen already rejects labels other than 0 and 1, so the schema's domain is narrowed to {0}."""
-    schema = pathlib.Path(configs.SCHEMA_FILE).read_text().replace("max: 1", "max: 0")
+    schema = pathlib.Path(options.SCHEMA_FILE).read_text().replace("max: 1", "max: 0")
     (tmp_path / "schema.pbtxt").write_text(schema)
     message = validation_failure(write_records(tmp_path / "data", real_records(dataset_file)[:300]),
                                  tmp_path / "root", schema_file=str(tmp_path / "schema.pbtxt"))
@@ -128,6 +131,6 @@ def test_a_drifted_label_balance_stops_the_second_run_before_training(dataset_fi
     assert result.returncode == 1, result.stdout + result.stderr
     assert "drift, split 'train' against the latest blessed model's training data, feature 'is_sarcastic': " \
            "High Linfty distance between current and previous" in result.stderr
-    record = run_record.latest_run(configs.metadata_path(str(root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(root)))
     assert record.states["AnomaliesGate"] == "FAILED"
     assert "Transform" not in record.states and "Trainer" not in record.states

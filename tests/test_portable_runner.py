@@ -13,7 +13,9 @@ import time
 import pytest
 import tensorflow as tf
 
-from textrnn.pipeline import configs, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options
 
 pytestmark = pytest.mark.slow
 SPLITS = ("train", "eval", "test")
@@ -65,7 +67,7 @@ def _run(textrnn_bin, input_dir, output_root, *beam_flags):
                "--vocab-size", "3000", "--seed", "0", "--eval-loss-bound", "10", *beam_flags]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
-    return result, run_record.latest_run(configs.metadata_path(str(output_root)))
+    return result, run_record.latest_run(output_layout.metadata_path(str(output_root)))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from textrnn.pipeline import configs, predict, run_lock, run_record
+from textrnn import contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options, predict, run_lock
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +40,7 @@ def summary_of(root, result):
 
 
 def states(root, run_id):
-    return run_record.read_run(configs.metadata_path(str(root)), run_id).states
+    return run_record.read_run(output_layout.metadata_path(str(root)), run_id).states
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +62,20 @@ def test_a_rerun_reuses_the_data_components_and_trains_judges_and_pushes_again(c
     assert first["reused"] == []
     # All but the gate: its drift baseline is new (the first run's model is now the latest blessed one).
     assert sorted(second["reused"]) == sorted(set(DATA_NODES) - {"AnomaliesGate"})
-    for node in configs.ALWAYS_RUN:
+    for node in contract.ALWAYS_RUN:
         assert second["components"][node] == "COMPLETE"
     assert first["pushed_to"] != second["pushed_to"]
-    assert len(predict.pushed_versions(configs.serving_model_dir(str(root)))) == 2
+    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 2
 
 
 def test_each_summary_is_its_own_runs(cached_root):
     root, first, second = cached_root
     assert first["run_id"] != second["run_id"]
     for summary in (first, second):
-        record = run_record.read_run(configs.metadata_path(str(root)), summary["run_id"])
+        record = run_record.read_run(output_layout.metadata_path(str(root)), summary["run_id"])
         pushed = record.output("Pusher", "pushed_model")
         assert run_record.custom_property(pushed, "pushed_destination") == summary["pushed_to"]
-    first_model = run_record.read_run(configs.metadata_path(str(root)), first["run_id"]).output("Trainer", "model")
+    first_model = run_record.read_run(output_layout.metadata_path(str(root)), first["run_id"]).output("Trainer", "model")
     assert first["baseline"] is None and second["baseline"]["model"] == first_model.uri
     assert len(glob.glob(str(root / "summary-*.json"))) == 2
 
@@ -104,7 +106,7 @@ def test_a_tokenizer_setting_reruns_transform_and_a_model_setting_only_the_train
 def test_a_second_concurrent_run_fails_at_once_and_changes_nothing(headlines_600, textrnn_bin, tmp_path):
     root = tmp_path / "root"
     first = textrnn_run(textrnn_bin, headlines_600, root, wait=False)
-    lock = run_lock.lock_path(str(root), configs.PIPELINE_NAME)
+    lock = run_lock.lock_path(str(root), contract.DEFAULT_PIPELINE_NAME)
     deadline = time.monotonic() + 120
     while not (os.path.exists(lock) and open(lock).read()):
         assert time.monotonic() < deadline and first.poll() is None, "the first run never took the lock"
@@ -121,8 +123,8 @@ def test_a_second_concurrent_run_fails_at_once_and_changes_nothing(headlines_600
     assert first.returncode == 0, stdout + stderr
     summaries = glob.glob(str(root / "summary-*.json"))
     assert len(summaries) == 1 and json.load(open(summaries[0]))["run_id"] == holder["run_id"]
-    assert len(predict.pushed_versions(configs.serving_model_dir(str(root)))) == 1
-    assert run_record.latest_run(configs.metadata_path(str(root))).run_id == holder["run_id"]
+    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
+    assert run_record.latest_run(output_layout.metadata_path(str(root))).run_id == holder["run_id"]
 
 
 def test_a_run_killed_in_the_trainer_resumes_from_the_cache(headlines_600, textrnn_bin, tmp_path):
@@ -147,26 +149,26 @@ def test_a_run_killed_in_the_trainer_resumes_from_the_cache(headlines_600, textr
 
 def test_retention_keeps_the_baseline_and_what_kept_runs_reused(cached_root, headlines_600, textrnn_bin):
     root, _, _ = cached_root
-    before = predict.pushed_versions(configs.serving_model_dir(str(root)))
+    before = predict.pushed_versions(output_layout.serving_model_dir(str(root)))
     result = textrnn_run(textrnn_bin, headlines_600, root, "--keep-runs", "1")
     summary = summary_of(root, result)
     assert "retention: kept the newest 1 run(s); removed" in result.stdout
-    record = run_record.read_run(configs.metadata_path(str(root)), summary["run_id"])
+    record = run_record.read_run(output_layout.metadata_path(str(root)), summary["run_id"])
     # What this run reused from the cache (outputs of the first runs) is still on disk; so is the baseline.
     for node in DATA_NODES:
         for artifact in record.outputs[node].values():
             assert os.path.exists(artifact.uri), (node, artifact.uri)
     assert os.path.exists(summary["baseline"]["model"])
-    after = predict.pushed_versions(configs.serving_model_dir(str(root)))
+    after = predict.pushed_versions(output_layout.serving_model_dir(str(root)))
     assert after[:-1] == before  # pushed versions are kept unless --keep-pushed asks
     # Removed artifacts are marked DELETED in ML Metadata, and are gone from disk.
-    store = run_record.open_store(configs.metadata_path(str(root)))
+    store = run_record.open_store(output_layout.metadata_path(str(root)))
     deleted = [a for a in store.get_artifacts() if a.state == a.DELETED]
     assert deleted and not [a for a in deleted if os.path.exists(a.uri)]
     live = [a for a in store.get_artifacts() if a.state == a.LIVE]
     assert not [a for a in live if a.uri and not os.path.exists(a.uri)]
     # A run after retention still works, and --keep-pushed leaves the newest version only.
     final = textrnn_run(textrnn_bin, headlines_600, root, "--keep-runs", "1", "--keep-pushed", "1")
-    assert len(predict.pushed_versions(configs.serving_model_dir(str(root)))) == 1
+    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
     assert summary_of(root, final)["pushed_to"].endswith(str(predict.pushed_versions(
-        configs.serving_model_dir(str(root)))[-1]))
+        output_layout.serving_model_dir(str(root)))[-1]))

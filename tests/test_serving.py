@@ -18,7 +18,10 @@ import tensorflow as tf
 import yaml
 
 from textrnn.components import atomic_pusher
-from textrnn.pipeline import configs, predict, summary
+from textrnn import contract
+from textrnn.components import output_layout
+from textrnn.components import run_summary as summary
+from textrnn.pipeline import options, predict
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -256,18 +259,18 @@ def test_predict_reads_json_lines_csv_and_plain_text(tmp_path):
     (tmp_path / "c.csv").write_text("five\nsix\n", encoding="utf-8")
     (tmp_path / "d.txt").write_text("seven 😂\n\neight\n", encoding="utf-8")
     (tmp_path / "e").write_text('{"headline": "nine"}\n', encoding="utf-8")
-    assert predict.read_headlines(str(tmp_path / "a.jsonl")) == ["one", "two"]
-    assert predict.read_headlines(str(tmp_path / "b.csv")) == ["three, with a comma", "four"]
-    assert predict.read_headlines(str(tmp_path / "c.csv")) == ["five", "six"]
-    assert predict.read_headlines(str(tmp_path / "d.txt")) == ["seven 😂", "eight"]
-    assert predict.read_headlines(str(tmp_path / "e")) == ["nine"]
+    assert predict.read_headlines_to_score(str(tmp_path / "a.jsonl")) == ["one", "two"]
+    assert predict.read_headlines_to_score(str(tmp_path / "b.csv")) == ["three, with a comma", "four"]
+    assert predict.read_headlines_to_score(str(tmp_path / "c.csv")) == ["five", "six"]
+    assert predict.read_headlines_to_score(str(tmp_path / "d.txt")) == ["seven 😂", "eight"]
+    assert predict.read_headlines_to_score(str(tmp_path / "e")) == ["nine"]
     (tmp_path / "bad.jsonl").write_text('{"headline": "ok"}\n{"headline": \n', encoding="utf-8")
     with pytest.raises(predict.PredictError, match="bad.jsonl, line 2: not JSON"):
-        predict.read_headlines(str(tmp_path / "bad.jsonl"))
+        predict.read_headlines_to_score(str(tmp_path / "bad.jsonl"))
 
 
 def test_predict_refuses_an_empty_headline_naming_it_before_loading_a_model(tmp_path, capsys):
-    from textrnn.pipeline import cli
+    from textrnn import cli
 
     no_model = tmp_path / "no_model"  # reaching the model would fail with "no model has been pushed"
     no_model.mkdir()
@@ -293,7 +296,7 @@ def test_predict_before_any_push_says_so(textrnn_bin, tmp_path):
     result = subprocess.run([textrnn_bin, "predict", "--output-root", str(tmp_path), "a headline"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    expected = f"textrnn: error: no model has been pushed to {configs.serving_model_dir(str(tmp_path))}"
+    expected = f"textrnn: error: no model has been pushed to {output_layout.serving_model_dir(str(tmp_path))}"
     assert result.stderr.strip().startswith(expected), result.stderr
     assert "Traceback" not in result.stderr
 
@@ -343,18 +346,18 @@ def test_serving_manifests_run_tf_serving_on_the_push_destination():
     image, tag = container["image"].rsplit(":", 1)
     assert image == "tensorflow/serving" and tag[0].isdigit()  # a pinned release, not latest
     args = dict(arg.lstrip("-").split("=", 1) for arg in container["args"])
-    assert args["model_name"] == configs.PIPELINE_NAME
+    assert args["model_name"] == contract.DEFAULT_PIPELINE_NAME
     assert args["port"] == "8500" and args["rest_api_port"] == "8501"
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
 
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] != "/tmp"]  # /tmp: scratch, root is read-only
     assert mount["readOnly"] is True
-    assert args["model_base_path"] == configs.serving_model_dir(mount["mountPath"], configs.PIPELINE_NAME)
+    assert args["model_base_path"] == output_layout.serving_model_dir(mount["mountPath"], contract.DEFAULT_PIPELINE_NAME)
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["persistentVolumeClaim"]["claimName"] == by_kind["PersistentVolumeClaim"]["metadata"]["name"]
 
     probe = container["readinessProbe"]["httpGet"]
-    assert probe["path"] == f"/v1/models/{configs.PIPELINE_NAME}" and probe["port"] == 8501
+    assert probe["path"] == f"/v1/models/{contract.DEFAULT_PIPELINE_NAME}" and probe["port"] == 8501
 
     service = by_kind["Service"]
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()

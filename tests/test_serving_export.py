@@ -16,7 +16,7 @@ from serving_checks import (check_saved_model_cli, compare_loaders, read_warmup_
                             signature_inputs, write_transform_graph)
 from tf_serving_protocol import LOADERS, SessionBundle, grpc_predict, rest_predict
 
-CONFIG = ModelConfig(vocab_size=500, embedding_dim=8, lstm_units=(8, 8), dropout=0.5, seed=3)
+CONFIG = ModelConfig.create(vocab_size=500, embedding_dim=8, lstm_units=(8, 8), dropout=0.5, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,12 @@ def exported(transform_output, tmp_path_factory):
     """A freshly exported serving model; the Keras model has its optimizer built (as after training)."""
     import keras
 
-    keras.utils.set_random_seed(CONFIG.seed)
+    keras.utils.set_random_seed(CONFIG.training.seed)
     model = build_model(CONFIG)
-    ids = np.ones((4, CONFIG.max_length), dtype=np.int64)
+    ids = np.ones((4, CONFIG.tokenizer.max_length), dtype=np.int64)
     model.train_on_batch({features.TOKEN_IDS_KEY: ids}, np.array([0, 1, 0, 1]))
     export_dir = str(tmp_path_factory.mktemp("export") / "serving_model")
-    export_serving_model(model, transform_output, export_dir, CONFIG.punctuation_tokens)
+    export_serving_model(model, transform_output, export_dir, CONFIG.tokenizer)
     return export_dir, model
 
 
@@ -108,23 +108,21 @@ def test_length_buckets_count_words_as_the_transform_does(exported):
     assert headline_length_bucket(tf.constant([headline]), punctuation_tokens=False).numpy().tolist() == [b"0-7 words"]
     assert headline_length_bucket(tf.constant([headline]), punctuation_tokens=True).numpy().tolist() == [b"11-13 words"]
     export_dir, _ = exported  # CONFIG keeps punctuation marks as tokens, as the default preset does
-    assert CONFIG.punctuation_tokens
+    assert CONFIG.tokenizer.punctuation_tokens
     inputs = signature_inputs([headline])[TRANSFORMED_FEATURES_SIGNATURE]
     served = SessionBundle(export_dir).run(TRANSFORMED_FEATURES_SIGNATURE, inputs)
     assert served["headline_length_bucket"].tolist() == [b"11-13 words"]
 
 
 def test_trainer_refuses_a_transform_that_does_not_fit_the_model(transform_output):
-    import dataclasses
-
     from textrnn.models.transform_check import TransformMismatchError, check_transform_fits
 
     check_transform_fits(CONFIG, transform_output)
     with pytest.raises(TransformMismatchError, match="vocabulary has 498 words, .* vocab_size 500, but the model's "
                                                      "embedding has 100 rows"):
-        check_transform_fits(dataclasses.replace(CONFIG, vocab_size=100), transform_output)
+        check_transform_fits(CONFIG.replace(vocab_size=100), transform_output)
     with pytest.raises(TransformMismatchError, match="pads headlines to \\[40\\] ids, .* max_length 30"):
-        check_transform_fits(dataclasses.replace(CONFIG, max_length=30), transform_output)
+        check_transform_fits(CONFIG.replace(max_length=30), transform_output)
 
 
 def test_signatures_trim_padding_without_changing_the_probabilities(exported, transform_output):
@@ -135,7 +133,7 @@ def test_signatures_trim_padding_without_changing_the_probabilities(exported, tr
                  b" ".join([b"word"] * 60)]
     full = transform_output.transform_features_layer()(
         {features.TEXT_KEY: tf.reshape(tf.constant(headlines), [-1, 1])})[features.TOKEN_IDS_KEY]
-    assert full.shape[1] == CONFIG.max_length
+    assert full.shape[1] == CONFIG.tokenizer.max_length
     expected = model({features.TOKEN_IDS_KEY: full}, training=False).numpy().reshape(-1)
     bundle = SessionBundle(export_dir)
     for rows in (slice(0, 5), slice(0, 2), slice(2, 4)):  # all; short ones only; only headlines without words

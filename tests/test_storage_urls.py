@@ -9,7 +9,7 @@ import uuid
 import pytest
 import tensorflow as tf
 
-from textrnn.models import glove, glove_coverage
+from textrnn.models import coverage_analysis, glove
 from textrnn.models.curves import ACCURACY_PNG, LOSS_PNG
 
 from test_glove import SIX_B
@@ -43,7 +43,7 @@ def test_glove_file_is_read_from_a_url(ram_dir):
 
 def test_coverage_report_is_written_to_a_url(ram_dir):
     vocabulary = [f"w{i}" for i in range(400)]
-    summary = glove_coverage.write_report(ram_dir, vocabulary, set(vocabulary[:200]), window=50, source="test.txt",
+    summary = coverage_analysis.write_report(ram_dir, vocabulary, set(vocabulary[:200]), window=50, source="test.txt",
                                           dim=25, glove_size=200)
     with tf.io.gfile.GFile(summary["files"]["summary"]) as f:
         assert json.load(f)["covered_words"] == 200
@@ -55,7 +55,7 @@ def test_training_run_is_saved_to_a_url(ram_dir):
     import keras
 
     from textrnn.models import train
-    from textrnn.pipeline import summary
+    from textrnn.components import run_summary as summary
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     history = {"loss": [0.7, 0.6], "val_loss": [0.71, 0.65], "accuracy": [0.5, 0.6], "val_accuracy": [0.5, 0.55]}

@@ -15,12 +15,14 @@ from textrnn.kubeflow.local_launcher import load_spec
 from textrnn.models.config import ModelConfig
 from textrnn.models.search_space import SEARCH_SPACE, apply_values, choose
 from textrnn.models.tuner import BudgetedRandomSearchOracle, Deadline
-from textrnn.pipeline import cli, configs, run_record
+from textrnn import cli, contract
+from textrnn.components import output_layout, run_record
+from textrnn.pipeline import options
 from textrnn.preprocessing import features
 
 
 def test_defaults_are_the_config_and_every_trial_keeps_the_transform():
-    config = ModelConfig(pooling="max", lstm_units=(128, 128), learned_embedding_dim=64)
+    config = ModelConfig.create(pooling="max", lstm_units=(128, 128), learned_embedding_dim=64)
     hp = keras_tuner.HyperParameters()
     assert choose(hp, config) == config  # the defaults
     assert set(hp.values) == set(SEARCH_SPACE)
@@ -29,8 +31,10 @@ def test_defaults_are_the_config_and_every_trial_keeps_the_transform():
     for trial in range(10):
         values = oracle.populate_space(str(trial))["values"]
         tuned = apply_values(config, values)
-        assert tuned.tokenizer_settings() == config.tokenizer_settings() and tuned.embedding_dim == config.embedding_dim
-        assert len(tuned.lstm_units) == 2 and tuned.lstm_units[0] == tuned.lstm_units[1]
+        assert tuned.tokenizer == config.tokenizer and tuned.glove == config.glove
+        assert tuned.architecture.embedding_dim == config.architecture.embedding_dim
+        units = tuned.architecture.lstm_units
+        assert len(units) == 2 and units[0] == units[1]
 
 
 def test_search_cannot_change_what_the_transform_fixed():
@@ -93,7 +97,7 @@ def tuned_run(headlines_1500, textrnn_bin, tmp_path_factory):
 @pytest.mark.slow
 def test_trainer_trains_the_best_trial_as_an_ensemble(tuned_run):
     output_root, result = tuned_run
-    record = run_record.latest_run(configs.metadata_path(str(output_root)))
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
     assert record.states["Tuner"] == "COMPLETE" and record.states["Pusher"] == "COMPLETE"
     trials = json.load(open(os.path.join(record.output("Tuner", "tuner_results").uri, "tuner_results.json")))
     assert len(trials) == 3 and [t["score"] for t in trials] == sorted(t["score"] for t in trials)

@@ -2,10 +2,11 @@
 package with a production TFX pipeline.
 
 `import textrnn` is cheap (no TensorFlow) and enough to load the `.keras` files the Trainer saves: the package's
-Keras classes register themselves as `textrnn>ClassName` as soon as Keras is imported. The pipeline lives in
-`textrnn.pipeline` (the factory `create_pipeline`, the runners, the `textrnn` command in `textrnn.pipeline.cli`),
-the TFX components in `textrnn.components`, the Transform graph in `textrnn.preprocessing`, models and presets
-in `textrnn.models`, the Kubeflow runner in `textrnn.kubeflow`.
+Keras classes register themselves as `textrnn>ClassName` as soon as Keras is imported. The `textrnn` command is
+`textrnn.cli`; the pipeline lives in `textrnn.pipeline` (its settings `PipelineOptions`, the factory
+`create_pipeline`, the one local run `run_local`), the TFX components in `textrnn.components`, the Transform
+graph in `textrnn.preprocessing`, models and presets in `textrnn.models`, the Kubeflow runner in
+`textrnn.kubeflow`; names every layer shares are in `textrnn.contract`.
 
 Example:
 
@@ -32,6 +33,13 @@ _EXPORTS = {
     "get_preset": "textrnn.models.presets",
     "TextrnnError": "textrnn.errors",
     "create_pipeline": "textrnn.pipeline.pipeline",
+    "PipelineOptions": "textrnn.pipeline.options",
+    "resolve_options": "textrnn.pipeline.options",
+    "run_local": "textrnn.pipeline.local_runner",
+    "RunResult": "textrnn.pipeline.local_runner",
+    "TokenizerConfig": "textrnn.models.config",
+    "ArchitectureConfig": "textrnn.models.config",
+    "TrainingConfig": "textrnn.models.config",
     "JsonExampleGen": "textrnn.components.json_example_gen",
     "AnomaliesGate": "textrnn.components.anomalies_gate",
     "AtomicPusher": "textrnn.components.atomic_pusher",
