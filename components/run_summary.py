@@ -237,6 +237,9 @@ def not_blessed_reasons(summary: dict) -> str:
 def format_summary(summary: dict) -> str:
     """The summary as lines of text for a terminal."""
     lines = [f"textrnn run {summary['run_id']}"]
+    if "preset" in summary:  # local runs record their settings; RunVerdict's summary on Kubeflow does not
+        changed = ", ".join(f"{name}={value}" for name, value in summary.get("settings_changed", {}).items())
+        lines.append(f"preset {summary['preset']}" + (f", changed: {changed}" if changed else ""))
     states = summary["components"]
     lines.append("components: " + ", ".join(f"{node} {state.lower()}" for node, state in states.items()))
     if summary.get("reused"):

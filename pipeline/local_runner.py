@@ -146,7 +146,7 @@ def run_local(options: PipelineOptions, progress: bool = True) -> RunResult:
             json.dump(summary, f, indent=1)
         lines = [run_summary.format_summary(summary)]
         if options.keep_runs is not None:
-            lines.append(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed))
+            lines.append(str(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed)))
     lines.append(f"summary written to {summary_path}")
     exit_code = 0 if summary["blessed"] else NOT_BLESSED_EXIT_CODE
     return RunResult(run_id, summary, summary_path, "\n".join(lines), exit_code)

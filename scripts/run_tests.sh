@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The test suite (benchmarks excluded), in the same environment as the main job. Extra arguments go to pytest.
+# It runs one pytest worker per core (pytest-xdist), each test module on one worker (tests/conftest.py groups
+# them); pass -n 0 to run in one process.
 # It builds (or reuses) the pipeline's container image for the tests marked `image`, unless the arguments
 # deselect them (-m "not slow" or -m "not image"); building it needs podman, installed here when missing.
 set -euo pipefail
@@ -14,4 +16,4 @@ case " $* " in
     export TEXTRNN_TEST_IMAGE
     start_container_engine ;;
 esac
-textrnn_env python -m pytest tests "$@"
+textrnn_env python -m pytest tests -n auto --dist loadgroup --no-loadscope-reorder "$@"

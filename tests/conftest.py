@@ -15,6 +15,23 @@ DATASET_FILE = SHARED_DATA / "sarcasm" / "Sarcasm_Headlines_Dataset.json"
 TWITTER_25D_SUBSET = SHARED_DATA / "glove" / "glove.twitter.27B.25d.subset11925.txt.gz"
 
 
+# Modules whose tests share session fixtures run on one pytest-xdist worker (each module is a group of its own
+# otherwise, so that its module fixtures are made once).
+SHARED_GROUPS = {"test_pipeline_e2e": "end_to_end_run", "test_tfx_cli": "end_to_end_run"}
+# The longest modules first (seconds on 2 cores), so that no worker starts one of them at the end.
+LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e", "test_tfx_cli", "test_glove_pipeline",
+                 "test_portable_runner", "test_anomalies_gate", "test_kubeflow", "test_tuner", "test_packaging")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+    rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+
+
 def _throwaway_tfx_packages() -> set:
     """TFX's `tfx_ephemeral` sdists (52 MB each), which it builds in a fresh temp folder for every Beam component
     whose arguments name no package, requirements file or container image."""

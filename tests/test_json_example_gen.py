@@ -14,12 +14,14 @@ from tfx.utils import proto_utils
 
 from textrnn.components import json_example_gen
 from textrnn.components.json_example_gen import JsonExampleGen
+from textrnn.pipeline import options
 
 pytestmark = pytest.mark.slow
 
 DATASET_FILE = pathlib.Path(__file__).resolve().parents[2] / "shared/data/sarcasm" / "Sarcasm_Headlines_Dataset.json"
-IN_MEMORY = ["--direct_running_mode=in_memory"]
-MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+# The pipeline's own Beam arguments, which name the installed package (so TFX packs no copy of itself).
+IN_MEMORY = options.beam_pipeline_args("in_memory")
+MULTI_PROCESSING = options.beam_pipeline_args("multi_processing", workers=2)
 SPLITS = ("train", "eval", "test")
 
 

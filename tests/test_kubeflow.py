@@ -263,8 +263,8 @@ def test_trainer_exported_a_model_that_scores_headlines(emulated):
     assert set(outputs["Trainer"].artifacts) == {"model", "model_run"}
     with open(os.path.join(_uri(launcher, "Trainer", "model_run"), "history.json")) as f:
         history = json.load(f)
-    # one epoch, validated SMALL_MODEL.validations_per_epoch times (the last validation may end a few batches on)
-    assert len(history["loss"]) == SMALL_MODEL.validations_per_epoch and 1.0 <= history["epoch"][-1] < 1.2
+    # one epoch, validated validations_per_epoch times (the last validation may end a few batches on)
+    assert len(history["loss"]) == SMALL_MODEL.training.validations_per_epoch and 1.0 <= history["epoch"][-1] < 1.2
     serving = os.path.join(_uri(launcher, "Trainer", "model"), "Format-Serving")
     scores = tf.saved_model.load(serving).signatures[HEADLINES_SIGNATURE](
         headline=tf.constant(["area man wins lottery twice", "senate passes budget bill"])

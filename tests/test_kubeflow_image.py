@@ -164,8 +164,6 @@ def test_second_run_is_gated_against_the_first_runs_pushed_model(two_runs):
         assert _pushed(second) is None
         assert os.listdir(os.path.dirname(first_pushed)) == [os.path.basename(first_pushed)]
     else:
-        from textrnn.pipeline import configs
-
         tolerance = options.PipelineOptions().eval_loss_tolerance
         blessed = loss <= baseline_loss + tolerance
         print(f"{preset} second run: loss {loss:.4f}, baseline {baseline_loss:.4f}, tolerance {tolerance}: "

@@ -156,7 +156,7 @@ def test_evaluator_metrics_equal_the_direct_runners_for_the_same_model(runs, tmp
 
     _, portable, _ = runs
     portable_metrics = _metrics(tfma.load_eval_result(portable.output("Evaluator", "evaluation").uri))
-    config = eval_config(10.0)
+    config = eval_config(10.0, options.PipelineOptions().eval_loss_tolerance)
     for spec in config.metrics_specs:  # no baseline here: the thresholds are the gate's, not the metrics'
         for metric in spec.metrics:
             metric.ClearField("per_slice_thresholds")
@@ -176,10 +176,10 @@ def test_evaluator_metrics_equal_the_direct_runners_for_the_same_model(runs, tmp
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--job-endpoint", "127.0.0.1:9"], "--beam-runner portable needs --job-endpoint and --worker-pool"),
+    (["--job-endpoint", "127.0.0.1:9"], "beam_runner portable needs job_endpoint and worker_pool (each HOST:PORT)"),
     (["--job-endpoint", "127.0.0.1:9", "--worker-pool", "127.0.0.1:9"],
-     "cannot reach the Beam job service (--job-endpoint) at 127.0.0.1:9: Connection refused"),
-    (["--job-endpoint", "jobs", "--worker-pool", "127.0.0.1:9"], "the Beam job service (--job-endpoint): 'jobs' is not HOST:PORT"),
+     "cannot reach the Beam job service (job_endpoint) at 127.0.0.1:9: Connection refused"),
+    (["--job-endpoint", "jobs", "--worker-pool", "127.0.0.1:9"], "the Beam job service (job_endpoint): 'jobs' is not HOST:PORT"),
 ])
 def test_a_portable_run_without_a_job_service_fails_at_once_saying_why(flags, message, textrnn_bin, tmp_path):
     result = subprocess.run([textrnn_bin, "run", "--beam-runner", "portable", *flags, "--output-root", str(tmp_path)],

@@ -65,8 +65,9 @@ def given_flags(args: argparse.Namespace, settings: Iterable[SettingInfo]) -> Di
 
 
 def options_from(args: argparse.Namespace, settings: Iterable[SettingInfo]) -> run_options.PipelineOptions:
-    """The run's options: the flags given, then the environment, the preset, the defaults."""
-    flags = given_flags(args, settings)
+    """The run's options: the flags given, then the environment, the preset, the defaults (the cluster's own
+    settings, which compile-kubeflow also takes, are not the run's)."""
+    flags = given_flags(args, [info for info in settings if info.group != "kubeflow"])
     if args.verbose:
         flags["verbose"] = True
     return run_options.resolve_options(flags)
