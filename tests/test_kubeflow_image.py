@@ -20,6 +20,7 @@ import serving_checks
 from textrnn.kubeflow import kubeflow_v2_runner
 from textrnn.kubeflow.local_launcher import ENGINE_ENV, LocalLauncher, TaskFailedError, load_spec
 from textrnn.kubeflow.cluster import ClusterOptions
+from textrnn.pipeline import options
 from textrnn.pipeline.options import resolve_options
 from textrnn.components import run_summary as summary
 
