@@ -81,18 +81,19 @@ def _common_flags() -> argparse.ArgumentParser:
     return common
 
 
+def _pipeline_settings_named(*names: str) -> List[SettingInfo]:
+    return [info for info in run_options.pipeline_settings() if info.name in names]
+
+
 def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="where the fetched dataset is kept (default $TEXTRNN_DATA_DIR or "
-                                           "~/.cache/textrnn/data)")
-    parser.add_argument("--mirror", metavar="DIR", help="folder with a local copy to use instead of downloading "
-                                                        "(default $TEXTRNN_DATA_MIRROR)")
+    """--data-dir and --mirror, from the settings' definitions, for the commands that fetch the dataset."""
+    add_setting_flags(parser, _pipeline_settings_named("data_dir", "mirror"))
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
-    """--output-root and --pipeline-name for the commands that read a run's outputs, resolved as `run` does."""
-    parser.add_argument("--output-root", default=None,
-                        help="the output root of `textrnn run` (default $TEXTRNN_OUTPUT or ./textrnn_output)")
-    parser.add_argument("--pipeline-name", default=None, help="default $TEXTRNN_PIPELINE_NAME or textrnn")
+    """--output-root and --pipeline-name, from the settings' definitions, for the commands that read a run's
+    outputs; resolved as `run` resolves them."""
+    add_setting_flags(parser, _pipeline_settings_named("output_root", "pipeline_name"))
 
 
 def _output_options(args: argparse.Namespace) -> run_options.PipelineOptions:
