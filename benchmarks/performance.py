@@ -22,6 +22,7 @@
    report.
 """
 import argparse
+import base64
 import glob
 import json
 import os
@@ -191,10 +192,83 @@ def ensemble_serving(single_dir: str, ensemble_dirs, headlines, conditions: str 
     return "\n".join(out) + "\n"
 
 
-def replace_section(report: str, section: str) -> str:
-    """`report` with its section 7 replaced by `section` (or `section` appended)."""
-    kept = report.split(ENSEMBLE_SECTION)[0].rstrip("\n")
-    return kept + "\n\n" + section
+SERVING_CHECK_SECTION = "## 8. Serving check: figures, budgets and cost"
+SERVING_CHECK_FIGURES = (("load_total_seconds", "load + warm-up s", 2), ("p50_ms", "p50 ms", 2),
+                         ("p99_ms", "p99 ms", 2), ("headlines_per_second", "headlines/s at 64", 0),
+                         ("peak_memory_mb", "peak MB", 0))
+
+
+def serving_check_figures(summary_paths, repeats: int = 3, conditions: str = "") -> str:
+    """Section 8: the serving check's own figures for the pushed model of each run (its summary file), measured
+    again `repeats` times by the check's child process, the runs' models interleaved (A, B, C, A, B, C, ...);
+    the budgets each run was held to, and what the check cost inside each run."""
+    import tempfile
+
+    from textrnn.components import serving_check
+
+    runs = []
+    for path in summary_paths:
+        with open(path) as f:
+            summary = json.load(f)
+        if not summary.get("pushed_to") or "serving_check" not in summary:
+            raise SystemExit(f"{path}: the run pushed no model or had no serving check")
+        runs.append((summary.get("preset", "?"), summary))
+    from textrnn.pipeline import data
+
+    headlines = [json.loads(line)["headline"].encode()
+                 for line in open(os.path.join(data.ensure_dataset(), DATASET))][:serving_check.CANARY_SIZE]
+    canary = {DEFAULT_SIGNATURE: [serialized_example(h) for h in headlines], HEADLINES_SIGNATURE: headlines}
+    measured = {preset: [] for preset, _ in runs}
+    for _ in range(repeats):
+        for preset, summary in runs:
+            request = {"model_dir": summary["pushed_to"], "latency_signature": DEFAULT_SIGNATURE,
+                       "latency_requests": serving_check.LATENCY_REQUESTS,
+                       "throughput_batch": serving_check.THROUGHPUT_BATCH,
+                       "throughput_seconds": serving_check.THROUGHPUT_SECONDS,
+                       "canary": {k: [base64.b64encode(v).decode() for v in values] for k, values in canary.items()}}
+            with tempfile.TemporaryDirectory() as folder:
+                result = serving_check.run_probe(request, folder, 600, None)
+            if "error" in result:
+                raise SystemExit(f"{preset}: {result['error']}")
+            result["load_total_seconds"] = result["load_seconds"] + result["warmup_seconds"]
+            measured[preset].append(result)
+    out = [SERVING_CHECK_SECTION, "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores: each preset's pushed model (full "
+           f"dataset, seed 0) probed {repeats} times by the check's child process (components/serving_probe.py: "
+           "TF Serving's session loader, warm-up replay, batch-1 latency over "
+           f"{serving_check.LATENCY_REQUESTS} requests, throughput at batch {serving_check.THROUGHPUT_BATCH}), "
+           "the presets interleaved; median (min-max)" + (f"; {conditions}" if conditions else "") + ".", "",
+           "| preset | " + " | ".join(label for _, label, _ in SERVING_CHECK_FIGURES) + " |",
+           "| --- |" + " --- |" * len(SERVING_CHECK_FIGURES)]
+    for preset, _ in runs:
+        cells = []
+        for key, _, digits in SERVING_CHECK_FIGURES:
+            values = [r[key] for r in measured[preset]]
+            cells.append(f"{np.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})")
+        out.append(f"| `{preset}` | " + " | ".join(cells) + " |")
+    out += ["", "The budgets each run was held to (pipeline/options.py's defaults; `best` sets its own in "
+            "models/presets.py), and the check inside that run: its figures, and its whole cost (child process "
+            "start, TensorFlow import, load, warm-up, canary against the Keras model, measurements, contract).", "",
+            "| preset | budgets: load s, p50 ms, p99 ms, min headlines/s, MB | in the run: load s, p50 ms, p99 ms, "
+            "headlines/s, MB | check cost s |", "| --- | --- | --- | --- |"]
+    for preset, summary in runs:
+        check = summary["serving_check"]
+        budgets = check.get("budgets", {})
+        shown = ", ".join("-" if budgets.get(k) is None else f"{budgets[k]:g}" for k in (
+            "max_load_seconds", "max_p50_ms", "max_p99_ms", "min_headlines_per_second", "max_memory_mb"))
+        figures = ", ".join(f"{check[k]:.{d}f}" for k, _, d in SERVING_CHECK_FIGURES)
+        out.append(f"| `{preset}` | {shown} | {figures} | {check['check_seconds']:.1f} |")
+    return "\n".join(out) + "\n"
+
+
+def replace_section(report: str, heading: str, section: str) -> str:
+    """`report` with the section under `heading` (up to the next "## " heading) replaced by `section`, or
+    `section` appended."""
+    if heading not in report:
+        return report.rstrip("\n") + "\n\n" + section
+    before, after = report.split(heading, 1)
+    rest = after.split("\n## ", 1)
+    return before + section.rstrip("\n") + ("\n\n## " + rest[1] if len(rest) > 1 else "\n")
 
 
 def lstm_flops_per_step(config: ModelConfig):
@@ -235,7 +309,10 @@ def main(argv=None):
     parser.add_argument("--ensemble-serving", nargs="+", metavar="FOLDER",
                         help="only measure section 7 on these pushed version folders (a single model's, then one or "
                              "more ensembles') and rewrite it in the report")
-    parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (section 7)")
+    parser.add_argument("--serving-check", nargs="+", metavar="SUMMARY",
+                        help="only measure section 8 on the pushed models of these runs (their summary-*.json) and "
+                             "rewrite it in the report")
+    parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (sections 7, 8)")
     args = parser.parse_args(argv)
     if args.ensemble_serving is not None and len(args.ensemble_serving) < 2:
         parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
@@ -248,7 +325,17 @@ def main(argv=None):
         single_dir, *ensemble_dirs = args.ensemble_serving
         section = ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
         with open(path) as f:
-            report = replace_section(f.read(), section)
+            report = replace_section(f.read(), ENSEMBLE_SECTION, section)
+        with open(path, "w") as f:
+            f.write(report)
+        print(section)
+        return 0
+
+    if args.serving_check:
+        path = os.path.join(args.output_dir, "performance.md")
+        section = serving_check_figures(args.serving_check, conditions=args.conditions)
+        with open(path) as f:
+            report = replace_section(f.read(), SERVING_CHECK_SECTION, section)
         with open(path, "w") as f:
             f.write(report)
         print(section)
@@ -291,8 +378,10 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "performance.md")
     earlier = open(path).read() if os.path.exists(path) else ""
-    if ENSEMBLE_SECTION in earlier:  # section 7 is measured on its own (--ensemble-serving): kept
-        report = replace_section(report, ENSEMBLE_SECTION + earlier.split(ENSEMBLE_SECTION, 1)[1])
+    for heading in (ENSEMBLE_SECTION, SERVING_CHECK_SECTION):  # measured on their own (see the flags): kept
+        if heading in earlier:
+            kept = earlier.split(heading, 1)[1].split("\n## ", 1)[0]
+            report = replace_section(report, heading, heading + kept)
     with open(path, "w") as f:
         f.write(report)
     print(report)

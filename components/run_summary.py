@@ -1,4 +1,4 @@
-"""The readable end of a run: eval and test metrics, blessing, pushed version and demo predictions."""
+"""The readable end of a run: eval and test metrics, blessing, serving check, pushed version and demo predictions."""
 import json
 import os
 from typing import Dict, List, Optional
@@ -112,16 +112,23 @@ def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(files, compression_type="GZIP")
 
 
+def call_signature(serving_model, signature: str, values: tf.Tensor) -> np.ndarray:
+    """The probabilities a scoring signature of one input answers for `values`, whatever that input is named (a
+    run may have pushed a model whose input was renamed on purpose)."""
+    function = serving_model.signatures[signature]
+    (name,) = function.structured_input_signature[1]
+    return function(**{name: values})[OUTPUT_KEY].numpy()
+
+
 def split_predictions(serving_model, examples_uri: str, split: str = "test"):
     """The serving model's probabilities on one split, with the split's labels and headlines (numpy arrays)."""
-    predict = serving_model.signatures[DEFAULT_SIGNATURE]
     spec = {
         features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
         features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
     }
     probabilities, labels, headlines = [np.zeros(0, np.float32)], [np.zeros(0, np.int64)], [np.zeros(0, object)]
     for batch in load_split(examples_uri, split).batch(1024):
-        probabilities.append(predict(examples=batch)[OUTPUT_KEY].numpy())
+        probabilities.append(call_signature(serving_model, DEFAULT_SIGNATURE, batch))
         parsed = tf.io.parse_example(batch, spec)
         labels.append(parsed[features.LABEL_KEY].numpy())
         headlines.append(parsed[features.TEXT_KEY].numpy())
@@ -174,6 +181,79 @@ def format_trials(trials: List[dict]) -> List[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
+def serving_check_outputs(blessing) -> dict:
+    """The serving check's figures and verdict (components/serving_check.py) from its InfraBlessing; a check
+    that died before writing its report is refused with its own reason."""
+    path = os.path.join(blessing.uri, "serving_check.json")
+    if not tf.io.gfile.exists(path):
+        return {"ok": bool(custom_property(blessing, "blessed", 0)),
+                "reasons": [custom_property(blessing, "reasons", "") or "the serving check wrote no report"]}
+    with tf.io.gfile.GFile(path) as f:
+        report = json.load(f)
+    report["report"] = path
+    return report
+
+
+def serving_check_passed(summary: dict) -> bool:
+    """Whether the serving check passed the run's model (True for runs without one)."""
+    return summary.get("serving_check", {}).get("ok", True)
+
+
+def serving_refusal(summary: dict) -> str:
+    """The serving check's reasons as one line ("" when it passed)."""
+    return "; ".join(summary.get("serving_check", {}).get("reasons", []))
+
+
+def why_not_pushed(summary: dict) -> Optional[str]:
+    """Why the run pushed nothing, the Evaluator's verdict first (None when the model was blessed and passed).
+
+    Example:
+
+    >>> from textrnn.components.run_summary import why_not_pushed
+    >>> why_not_pushed({"blessed": True, "serving_check": {"ok": False, "reasons": ["p99 latency ... above"]}})
+    'refused by the serving check: p99 latency ... above; nothing was pushed'
+    >>> why_not_pushed({"blessed": True, "serving_check": {"ok": True, "reasons": []}}) is None
+    True
+    """
+    if not summary["blessed"]:
+        return f"not blessed: {not_blessed_reasons(summary) or 'the Evaluator did not bless the model'}; nothing was pushed"
+    if not serving_check_passed(summary):
+        return f"refused by the serving check: {serving_refusal(summary)}; nothing was pushed"
+    return None
+
+
+def format_serving_check(check: dict) -> List[str]:
+    """The serving check as lines: its figures beside their budgets, then its verdict."""
+    budgets = check.get("budgets", {})
+
+    def figure(name, budget_name, text, unit, digits):
+        if name not in check:
+            return None
+        budget = budgets.get(budget_name)
+        limit = "" if not budget else f" ({'min' if budget_name.startswith('min') else 'max'} {budget:g}{unit})"
+        return f"{text} {check[name]:.{digits}f}{unit}{limit}"
+
+    parts = [figure("load_total_seconds", "max_load_seconds", "load", " s", 2),
+             figure("p50_ms", "max_p50_ms", "p50", " ms", 1), figure("p99_ms", "max_p99_ms", "p99", " ms", 1),
+             figure("headlines_per_second", "min_headlines_per_second", "batch 64", " headlines/s", 0),
+             figure("peak_memory_mb", "max_memory_mb", "memory", " MB", 0)]
+    lines = ["serving check: " + (", ".join(p for p in parts if p) or "no figures")]
+    details = []
+    if "canary_max_difference" in check:
+        worst = max([d for d in check["canary_max_difference"].values() if d is not None] or [float("nan")])
+        details.append(f"canary of {check.get('canary_size', 0)} eval headlines within {worst:.1e} of the Keras model")
+    if check.get("served_version"):
+        changes = check.get("signature_changes", [])
+        details.append(f"signatures {'changed (' + '; '.join(changes) + ')' if changes else 'as served'} "
+                       f"by version {os.path.basename(check['served_version'])}")
+    if "check_seconds" in check:
+        details.append(f"{check['check_seconds']:.1f} s")
+    if details:
+        lines.append("               " + "; ".join(details))
+    lines.append("               " + ("passed" if check.get("ok") else "refused: " + "; ".join(check.get("reasons", []))))
+    return lines
+
+
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None) -> dict:
     """Collects what a user wants to know about a finished run."""
     summary = {"run_id": record.run_id, "components": record.states,
@@ -194,6 +274,10 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
             summary["validation"] = validation(evaluation.uri, summary["eval_metrics"])
     summary["blessed"] = bool(custom_property(blessing, "blessed", 0))
 
+    serving_blessing = record.output("ServingCheck", "blessing")
+    if serving_blessing is not None:
+        summary["serving_check"] = serving_check_outputs(serving_blessing)
+
     pushed = record.output("Pusher", "pushed_model")
     summary["pushed_to"] = custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else None
 
@@ -211,10 +295,10 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     summary["test_accuracy"], summary["test_examples"] = accuracy, count
 
     sentences = satirical[:2] + list(DEMO_SENTENCES if demo_sentences is None else demo_sentences)
-    probabilities = serving_model.signatures[HEADLINES_SIGNATURE](headline=tf.constant(sentences))[OUTPUT_KEY]
+    probabilities = call_signature(serving_model, HEADLINES_SIGNATURE, tf.constant(sentences))
     summary["demo"] = [
         {"headline": s, "probability": float(p), "from_test_split": i < len(satirical[:2])}
-        for i, (s, p) in enumerate(zip(sentences, probabilities.numpy()))
+        for i, (s, p) in enumerate(zip(sentences, probabilities))
     ]
     return summary
 
@@ -275,6 +359,8 @@ def format_summary(summary: dict) -> str:
             lines.append(f"training: {training['epochs']:g} epochs, the best validation after "
                          f"{training['best_epoch']:g} (its weights kept); curves {' and '.join(training['curves'])}")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
+    if "serving_check" in summary:
+        lines += format_serving_check(summary["serving_check"])
     reasons = not_blessed_reasons(summary)
     if summary["blessed"] or not reasons:
         lines.append("blessed: " + ("yes" if summary["blessed"] else "no"))

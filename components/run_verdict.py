@@ -1,9 +1,10 @@
 """The last task of a Kubeflow run: the summary `textrnn run` prints, and a failure when nothing was blessed.
 
-On Kubeflow Pipelines a run whose model the Evaluator did not bless still ends with every task green: the
-Pusher succeeds by pushing nothing. This task reads the run's artifacts, logs the same summary as a local
-`textrnn run` (metrics, baseline, blessing, pushed version, demo predictions), and fails with the same
-"not blessed" reasons when the model was not blessed, so the run shows as failed at its final step.
+On Kubeflow Pipelines a run whose model the Evaluator did not bless, or the serving check refused, still ends
+with every task green: the Pusher succeeds by pushing nothing. This task reads the run's artifacts, logs the
+same summary as a local `textrnn run` (metrics, baseline, blessing, serving check, pushed version, demo
+predictions), and fails with the same reasons when the model was not blessed or refused, so the run shows as
+failed at its final step.
 
 Example:
 
@@ -27,7 +28,8 @@ InputArtifact = tfx.dsl.components.InputArtifact
 
 
 class ModelNotBlessedError(TextrnnError, RuntimeError):
-    """The Evaluator did not bless the run's model, so nothing was pushed; the message says why."""
+    """The Evaluator did not bless the run's model, or the serving check refused it, so nothing was pushed; the
+    message says why."""
 
 
 def run_name(artifact_uri: str) -> str:
@@ -44,9 +46,10 @@ def RunVerdict(
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
     pushed_model: InputArtifact[standard_artifacts.PushedModel],
+    serving_blessing: InputArtifact[standard_artifacts.InfraBlessing] = None,
     baseline: InputArtifact[standard_artifacts.Model] = None,
 ):
-    """Logs the run's summary; raises ModelNotBlessedError when the model was not blessed."""
+    """Logs the run's summary; raises ModelNotBlessedError when the model was not blessed or was refused."""
     from textrnn.components import run_summary
     from textrnn.components.run_record import RunRecord, custom_property
 
@@ -55,6 +58,7 @@ def RunVerdict(
         "Trainer": {"model": model, "model_run": model_run},
         "Evaluator": {"evaluation": evaluation, "blessing": blessing},
         "Pusher": {"pushed_model": pushed_model},
+        **({"ServingCheck": {"blessing": serving_blessing}} if serving_blessing else {}),
     }
     record = RunRecord(
         run_id=f"kubeflow {run_name(blessing.uri)}",
@@ -66,6 +70,6 @@ def RunVerdict(
     if result.get("baseline") and serving_baseline:
         result["baseline"]["model"] = serving_baseline
     print(run_summary.format_summary(result), flush=True)
-    if not result["blessed"]:
-        reasons = run_summary.not_blessed_reasons(result) or "the Evaluator did not bless the model"
-        raise ModelNotBlessedError(f"not blessed: {reasons}; nothing was pushed")
+    reason = run_summary.why_not_pushed(result)
+    if reason:
+        raise ModelNotBlessedError(reason)

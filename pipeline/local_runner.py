@@ -6,7 +6,8 @@
 `run_local(options)` takes the output root's run lock, fetches the dataset (or uses the input folder), picks the
 Beam arguments, runs the pipeline with LocalDagRunner, builds the summary, writes `summary-<run id>.json`,
 applies the retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
-model was blessed and pushed, 3 (contract.NOT_BLESSED_EXIT_CODE) when the Evaluator did not bless it. Run as a
+model was blessed and pushed, 3 (contract.NOT_BLESSED_EXIT_CODE) when the Evaluator did not bless it or the
+serving check (components/serving_check.py) refused it. Run as a
 file, it reads every setting from the TEXTRNN_* environment variables (see `textrnn settings`), prints the
 summary and exits with that status; `tfx run create` turns any non-zero status of this file into its own
 exit status 1, after printing the summary.
@@ -148,7 +149,7 @@ def run_local(options: PipelineOptions, progress: bool = True) -> RunResult:
         if options.keep_runs is not None:
             lines.append(str(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed)))
     lines.append(f"summary written to {summary_path}")
-    exit_code = 0 if summary["blessed"] else NOT_BLESSED_EXIT_CODE
+    exit_code = NOT_BLESSED_EXIT_CODE if run_summary.why_not_pushed(summary) else 0
     return RunResult(run_id, summary, summary_path, "\n".join(lines), exit_code)
 
 

@@ -3,7 +3,8 @@
 A setting is a field of `PipelineOptions` (the pipeline's own) or of the model's configuration
 (`models/config.py`, whose fields a preset fills). Its flag is `--name-with-dashes`, its environment variable
 `TEXTRNN_NAME` (a few keep an older name, given with `env=`), its help and default are the field's. Where a
-value comes from, strongest first: a flag, the environment, the preset (model settings only), the default.
+value comes from, strongest first: a flag, the environment, the preset (its model configuration, and the
+pipeline settings in its `settings`, such as an ensemble's serving budgets), the default.
 `textrnn run`, `textrnn compile-kubeflow`, the file that `tfx pipeline create` takes and `textrnn settings` all
 resolve the same way, with `resolve_options`.
 
@@ -46,6 +47,14 @@ DATA_EXPECTATIONS = {"sarcastic_share": (0.2, 0.8), "headline_mean_characters": 
 # inputs; "auto" picks in_memory up to AUTO_MULTI_PROCESSING_BYTES (the v1 dataset is 5.6 MB).
 BEAM_MODES = ("auto", "in_memory", "multi_processing")
 AUTO_MULTI_PROCESSING_BYTES = 50 * 2**20
+# The serving check's default budgets, for single models (benchmarks/results/performance.md, section 8: on 2
+# cores `default` and `glove-6b-50d` load in 0.7-0.9 s, answer one headline in about 0.9 ms (p99 1.2-1.7 ms),
+# score 12,000-22,000 headlines/s at batch 64 and peak at 0.72-0.74 GB, mostly TensorFlow's own). Each has
+# several times that room (a busy or slower machine, 2x within minutes, must not refuse a good model), and the
+# throughput floor is what a model several times slower breaks. presets.Preset.settings may replace them: the
+# `best` ensemble serves slower.
+SERVING_BUDGETS = {"serving_max_load_s": 15.0, "serving_max_p50_ms": 10.0, "serving_max_p99_ms": 50.0,
+                   "serving_min_headlines_per_second": 2000.0, "serving_max_memory_mb": 2000.0}
 # Beam runners of local runs: Beam's DirectRunner in this process, or a job service of Beam's portable job API
 # (what Flink's and Spark's job servers serve) with SDK workers from an external worker pool.
 BEAM_RUNNERS = ("direct", "portable")
@@ -138,6 +147,28 @@ class PipelineOptions:
     keep_pushed: Optional[int] = setting(None, "with keep_runs, also remove all but the newest M pushed versions",
                                          metavar="M")
     verbose: bool = setting(False, "show the full TFX and Beam log, TensorFlow's start-up lines and tracebacks")
+    # The serving check's budgets (components/serving_check.py): the defaults fit the single-model presets on the
+    # machines of benchmarks/results/performance.md with room for their noise; a preset may set its own.
+    allow_signature_change: bool = setting(False, "push a model whose serving signatures (names, inputs, dtypes, "
+                                                  "shapes, output keys) differ from the version being served")
+    serving_max_load_s: float = setting(
+        SERVING_BUDGETS["serving_max_load_s"], "the serving check refuses a model that takes longer to load and "
+                                               "warm up under TF Serving's loader (seconds; 0: no limit)")
+    serving_max_p50_ms: float = setting(
+        SERVING_BUDGETS["serving_max_p50_ms"], "the serving check refuses a model whose median latency for one "
+                                               "headline is above this (ms; 0: no limit)")
+    serving_max_p99_ms: float = setting(
+        SERVING_BUDGETS["serving_max_p99_ms"], "the serving check refuses a model whose 99th-percentile latency "
+                                               "for one headline is above this (ms; 0: no limit)")
+    serving_min_headlines_per_second: float = setting(
+        SERVING_BUDGETS["serving_min_headlines_per_second"], "the serving check refuses a model that scores "
+                                                             "fewer headlines per second in batches of 64 (0: no "
+                                                             "limit)")
+    serving_max_memory_mb: float = setting(
+        SERVING_BUDGETS["serving_max_memory_mb"], "the serving check refuses a model whose serving process peaks "
+                                                  "above this resident memory (MB; killed at twice this; 0: "
+                                                  "no limit)")
+    serving_check_timeout_s: int = setting(300, "the serving check's process is killed after this many seconds")
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     origins: Mapping[str, Origin] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -152,6 +183,12 @@ class PipelineOptions:
             raise SettingsError("beam_runner portable needs job_endpoint and worker_pool (each HOST:PORT)")
         if self.beam_workers < 0:
             raise SettingsError(f"beam_workers must be 0 (one per core) or more, got {self.beam_workers}")
+        for name in SERVING_BUDGETS:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be 0 (no limit) or more, got {getattr(self, name)}{self._from(name)}")
+        if self.serving_check_timeout_s < 1:
+            raise SettingsError(f"serving_check_timeout_s must be at least 1, got {self.serving_check_timeout_s}"
+                                f"{self._from('serving_check_timeout_s')}")
 
     def _from(self, name: str) -> str:
         origin = self.origins.get(name)
@@ -162,6 +199,15 @@ class PipelineOptions:
         values = {info.name: getattr(self, info.name) for info in pipeline_settings()}
         values.update(self.model.to_dict())
         return values
+
+    def serving_budgets(self) -> Dict[str, Optional[float]]:
+        """The serving check's budgets, by the names of components/serving_check.ServingBudgets (None: 0, no
+        limit)."""
+        budgets = {"max_load_seconds": self.serving_max_load_s, "max_p50_ms": self.serving_max_p50_ms,
+                   "max_p99_ms": self.serving_max_p99_ms,
+                   "min_headlines_per_second": self.serving_min_headlines_per_second,
+                   "max_memory_mb": self.serving_max_memory_mb}
+        return {name: value or None for name, value in budgets.items()}
 
     def differences_from_preset(self) -> Dict[str, Any]:
         """The model settings that differ from the preset's own values."""
@@ -238,16 +284,21 @@ def resolve_options(flags: Optional[Mapping[str, Any]] = None, environ: Optional
             return parse_value(environ[info.env], info.type, info.env), Origin("environment", info.env)
         return None
 
+    preset_info = next(info for info in pipeline_settings() if info.name == "preset")
+    preset_name, origins["preset"] = pick(preset_info) or (preset_info.default, Origin("default"))
+    try:
+        chosen_preset = presets.get_preset(preset_name)
+    except ValueError as error:
+        raise SettingsError(f"{error} (from {origins['preset']})") from None
     for info in pipeline_settings():
-        chosen = pick(info)
+        chosen = (preset_name, origins["preset"]) if info.name == "preset" else pick(info)
+        if not chosen and info.name in chosen_preset.settings:
+            chosen = chosen_preset.settings[info.name], Origin("preset", preset_name)
         values[info.name], origins[info.name] = chosen if chosen else (info.default, Origin("default"))
         if info.choices and values[info.name] not in info.choices:
             raise SettingsError(f"{info.name} must be one of {', '.join(info.choices)}, got "
                                 f"{values[info.name]!r} (from {origins[info.name]})")
-    try:
-        preset = presets.get_preset(values["preset"]).config
-    except ValueError as error:
-        raise SettingsError(f"{error} (from {origins['preset']})") from None
+    preset = chosen_preset.config
     preset_values, defaults = preset.to_dict(), ModelConfig().to_dict()
     overrides = {}
     for info in model_settings():

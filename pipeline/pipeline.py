@@ -17,6 +17,7 @@ from textrnn.components.import_schema_gen import ImportSchemaGen
 from textrnn.components.latest_blessed_model import latest_blessed_model_resolver
 from textrnn.components.latest_pushed_model import LatestPushedModel
 from textrnn.components.run_verdict import RunVerdict
+from textrnn.components.serving_check import ServingCheck
 from textrnn.components.code_version import source_fingerprint
 from textrnn.contract import LENGTH_BUCKET_KEY, OUTPUT_KEY
 from textrnn.models.config import ModelConfig
@@ -137,7 +138,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
     >>> options = resolve_options({"preset": "book-stacked"}, environ={})
     >>> pipeline = create_pipeline(options, Placement("/tmp/root", "/data/headlines", "/srv/models/textrnn"))
     >>> len(pipeline.components), pipeline.components[-1].id
-    (10, 'Pusher')
+    (11, 'Pusher')
     """
     model_config = options.model
     serving_model_dir = placement.serving_model_dir
@@ -214,10 +215,25 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         eval_config=eval_config(options.eval_loss_bound, options.eval_loss_tolerance),
         example_splits=["eval"],
     )
-    # Pushes only blessed models, each as a new version that appears in one rename (components/atomic_pusher.py).
+    # Loads the model as TF Serving does, compares it with the Trainer's, its signatures with the served
+    # version's, its costs with the budgets (components/serving_check.py); its InfraBlessing gates the push.
+    serving_check = ServingCheck(
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        transform_graph=transform.outputs["transform_graph"],
+        examples=example_gen.outputs["examples"],
+        serving_model_dir=serving_model_dir,
+        budgets=json.dumps(options.serving_budgets()),
+        allow_signature_change=int(options.allow_signature_change),
+        timeout_seconds=options.serving_check_timeout_s,
+    )
+    serving_check.add_upstream_node(evaluator)  # judged on quality first, as the issue's order of checks reads
+    # Pushes only models both checks blessed, each as a new version that appears in one rename
+    # (components/atomic_pusher.py).
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=serving_check.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
@@ -230,6 +246,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
+        serving_blessing=serving_check.outputs["blessing"],
         baseline=baseline,
     )] if placement.verdict_step else []
 
@@ -238,7 +255,8 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         pipeline_root=placement.pipeline_root,
         components=[
             example_gen, schema_gen, statistics_gen, example_validator, anomalies_gate,
-            transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, pusher, *verdict_nodes,
+            transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, serving_check, pusher,
+            *verdict_nodes,
         ],
         enable_cache=options.cache and placement.cache,
         metadata_connection_config=placement.metadata_connection_config,

@@ -104,8 +104,9 @@ def predict(model_dir: str, headlines: Iterable[str]) -> List[float]:
     from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 
     signature = tf.saved_model.load(model_dir).signatures[HEADLINES_SIGNATURE]
+    (name,) = signature.structured_input_signature[1]  # `headline`, unless a run renamed it on purpose
     headlines, probabilities = list(headlines), []
     for start in range(0, len(headlines), BATCH_SIZE):
         batch = tf.constant(headlines[start:start + BATCH_SIZE], dtype=tf.string)
-        probabilities += [float(p) for p in signature(headline=batch)[OUTPUT_KEY].numpy()]
+        probabilities += [float(p) for p in signature(**{name: batch})[OUTPUT_KEY].numpy()]
     return probabilities

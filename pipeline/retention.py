@@ -25,7 +25,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 
-from textrnn.components.latest_blessed_model import producing_run, run_statistics_id
+from textrnn.components.latest_blessed_model import MODEL_ID_KEY, producing_run, refused_models, run_statistics_id
 from textrnn.errors import TextrnnError
 from textrnn.components.output_layout import metadata_path, pushed_versions, serving_model_dir
 from textrnn.contract import DEFAULT_PIPELINE_NAME
@@ -68,8 +68,13 @@ def baseline_artifact_ids(store: mlmd.MetadataStore) -> Set[int]:
                  if a.state == _Artifact.LIVE and a.custom_properties["blessed"].int_value == 1]
     if not blessings:
         return set()
-    models = {b.custom_properties["current_model_id"].int_value: b for b in blessings}
-    model_id = max(models)  # LatestBlessedModelStrategy's choice: the blessed model with the highest id
+    refused = refused_models((a.custom_properties[MODEL_ID_KEY].int_value, a.custom_properties["blessed"].int_value)
+                             for a in store.get_artifacts_by_type("InfraBlessing"))
+    models = {b.custom_properties[MODEL_ID_KEY].int_value: b for b in blessings}
+    models = {model_id: b for model_id, b in models.items() if model_id not in refused}
+    if not models:
+        return set()
+    model_id = max(models)  # the resolver's choice: the blessed model with the highest id, unless refused
     kept = {model_id, models[model_id].id}
     run = producing_run(store, model_id)
     statistics = run_statistics_id(store, run) if run else None

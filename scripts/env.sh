@@ -123,15 +123,27 @@ ensure_venv() {
   fi
 }
 
-# The scanners of the deployment test (checkov, hadolint) in a virtualenv of their own, from
-# requirements-scan.lock; their folder is exported as TEXTRNN_SCAN_BIN.
+# A tool's virtualenv beside the main one, from requirements-NAME.lock: its path (as run_env sees it) in
+# SIDE_VENV. Used for the tools whose pins conflict with TFX's, or that must be another TensorFlow release.
+ensure_side_venv() {
+  local name="$1" what="$2" key root
+  key="$(sha256sum "$REPO/requirements-$name.lock" | cut -c1-12)"
+  if native_ok; then SIDE_VENV="$CACHE/$name-venv-$key"; root="$SIDE_VENV"
+  else SIDE_VENV="/opt/$name-venv-$key"; root="$ROOTFS$SIDE_VENV"; fi
+  install_locked_venv "$SIDE_VENV" "$root" "$REPO/requirements-$name.lock" "$what"
+}
+
+# The scanners of the deployment test (checkov, hadolint); their folder is exported as TEXTRNN_SCAN_BIN.
 ensure_scan_venv() {
-  local key root
-  key="$(sha256sum "$REPO/requirements-scan.lock" | cut -c1-12)"
-  if native_ok; then SCAN_VENV="$CACHE/scan-venv-$key"; root="$SCAN_VENV"
-  else SCAN_VENV="/opt/scan-venv-$key"; root="$ROOTFS$SCAN_VENV"; fi
-  install_locked_venv "$SCAN_VENV" "$root" "$REPO/requirements-scan.lock" "checkov and hadolint"
-  export TEXTRNN_SCAN_BIN="$SCAN_VENV/bin"
+  ensure_side_venv scan "checkov and hadolint"
+  export TEXTRNN_SCAN_BIN="$SIDE_VENV/bin"
+}
+
+# The TensorFlow the manifests' TF Serving image is built from (not the TFX stack's); its python is exported as
+# TEXTRNN_SERVING_PYTHON.
+ensure_serving_venv() {
+  ensure_side_venv serving "TensorFlow 2.20 of the TF Serving image"
+  export TEXTRNN_SERVING_PYTHON="$SIDE_VENV/bin/python"
 }
 
 # Runs a command with the venv first on PATH; the fetched dataset is kept in the cache, outside the userland.

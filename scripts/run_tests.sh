@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 ensure_venv
 ensure_scan_venv
+ensure_serving_venv
 case " $* " in
   *"not slow"* | *"not image"*) ;;
   *)

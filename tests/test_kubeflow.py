@@ -28,7 +28,7 @@ ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_
 DRIVER = ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]
 TASKS = {
     "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "LatestPushedModel", "Evaluator", "Pusher", "RunVerdict",
+    "Transform", "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunVerdict",
 }
 
 
@@ -65,14 +65,20 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
     assert set(tasks) == TASKS and set(spec.components) == TASKS
     assert set(tasks["Transform"].dependent_tasks) == {"JsonExampleGen", "ImportSchemaGen", "AnomaliesGate"}
     assert set(tasks["Trainer"].dependent_tasks) == {"Transform", "ImportSchemaGen"}
-    assert set(tasks["Pusher"].dependent_tasks) == {"Trainer", "Evaluator"}
+    # The serving check runs after the Evaluator and its InfraBlessing gates the push, beside the Evaluator's.
+    assert set(tasks["ServingCheck"].dependent_tasks) == {"JsonExampleGen", "Transform", "Trainer", "Evaluator"}
+    assert set(tasks["Pusher"].dependent_tasks) == {"Trainer", "Evaluator", "ServingCheck"}
+    infra = tasks["Pusher"].inputs.artifacts["infra_blessing"].task_output_artifact
+    assert (infra.producer_task, infra.output_artifact_key) == ("ServingCheck", "blessing")
+    serving_dir = tasks["ServingCheck"].inputs.parameters["serving_model_dir"].runtime_value.constant
+    assert serving_dir.string_value == f"{PIPELINE_ROOT}/serving_model/textrnn"
     # The gate: the Evaluator's baseline is the newest pushed version (no resolver task, which KFP cannot run).
     assert set(tasks["Evaluator"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel"}
     baseline = tasks["Evaluator"].inputs.artifacts["baseline_model"].task_output_artifact
     assert (baseline.producer_task, baseline.output_artifact_key) == ("LatestPushedModel", "baseline")
     assert not [t for t in tasks.values() if "resolver" in t.component_ref.name.lower()]
     assert set(tasks["RunVerdict"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel",
-                                                        "Evaluator", "Pusher"}
+                                                        "Evaluator", "ServingCheck", "Pusher"}
     trainer_examples = tasks["Trainer"].inputs.artifacts["examples"].task_output_artifact
     assert (trainer_examples.producer_task, trainer_examples.output_artifact_key) == ("Transform", "transformed_examples")
     # KFP's open-source backend reads only `runtimeValue.constant` (schema 2.1), not the deprecated constantValue.

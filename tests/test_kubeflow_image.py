@@ -34,7 +34,7 @@ FIRST_RUN_BOUND = 5.0
 IMPOSSIBLE_TOLERANCE = -1.0
 PROBE = "import os, sys, textrnn; print(textrnn.__file__, os.getuid(), '%d.%d' % sys.version_info[:2])"
 TASKS = ["JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
-         "Trainer", "LatestPushedModel", "Evaluator", "Pusher", "RunVerdict"]
+         "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunVerdict"]
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,10 @@ def test_first_run_is_held_to_the_bound_alone_and_pushes(two_runs):
     verdict = _log(first, "RunVerdict")
     assert "baseline (latest blessed model): none yet, so only the loss bound applies" in verdict
     assert "blessed: yes" in verdict
+    # The serving check ran in the image, in a child process of its task, and passed the model.
+    check = first.outputs["ServingCheck"]["blessing"]
+    assert check.metadata["blessed"] == 1 and os.path.exists(os.path.join(check.uri, "INFRA_BLESSED"))
+    assert "serving check: load " in verdict and "\n               passed" in verdict
     pushed = _pushed(first)
     assert pushed and os.path.basename(pushed).isdigit()
     assert f"pushed to: {pushed}" in verdict

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 COMPONENTS = {
     "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "ServingCheck", "Pusher",
 }
 HEADLINES = [
     "thirtysomething scientists unveil doomsday clock of hair loss",
@@ -43,13 +43,16 @@ def test_every_component_completed_in_mlmd(pipeline_run):
 
 def test_progress_and_summary_are_shown(pipeline_run):
     output_root, result = pipeline_run
-    assert "[1/10] ImportSchemaGen running" in result.stderr and "[2/10] JsonExampleGen running" in result.stderr
+    assert "[1/11] ImportSchemaGen running" in result.stderr and "[2/11] JsonExampleGen running" in result.stderr
     assert "Pusher finished" in result.stderr
     assert "blessed: yes" in result.stdout
     assert "quarantined records: 3" in result.stdout
     summary = json.loads(open(glob.glob(str(output_root / "summary-*.json"))[0]).read())
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_examples"] > 100
     assert len(summary["demo"]) == 5 and all(0.0 <= d["probability"] <= 1.0 for d in summary["demo"])
+    # The serving check passed the model before the push, and its figures are shown.
+    assert summary["serving_check"]["ok"] and summary["serving_check"]["model"].startswith(str(output_root))
+    assert "serving check: load " in result.stdout and "canary of 64 eval headlines" in result.stdout
 
 
 def test_invalid_records_are_quarantined_not_dropped(pipeline_run):

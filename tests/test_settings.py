@@ -35,6 +35,23 @@ def test_a_flag_beats_the_environment_beats_the_preset_beats_the_default():
         assert (options.model.training.epochs, options.origins["epochs"].source) == (value, source)
 
 
+def test_a_preset_sets_pipeline_settings_too():
+    """The `best` ensemble brings its own serving budgets; flags and the environment still beat them."""
+    from textrnn.models.presets import get_preset
+
+    budgets = get_preset("best").settings
+    assert budgets and set(budgets) <= {info.name for info in pipeline_settings()}
+    options = _options(["--preset", "best"], {})
+    for name, value in budgets.items():
+        assert getattr(options, name) == value and str(options.origins[name]) == "preset best"
+    assert _options([], {}).serving_max_p50_ms == PipelineOptions().serving_max_p50_ms
+    options = _options(["--preset", "best", "--serving-max-p50-ms", "7"], {"TEXTRNN_SERVING_MAX_P99_MS": "9"})
+    assert (options.serving_max_p50_ms, options.origins["serving_max_p50_ms"].source) == (7.0, "flag")
+    assert (options.serving_max_p99_ms, options.origins["serving_max_p99_ms"].source) == (9.0, "environment")
+    assert options.serving_budgets()["max_p50_ms"] == 7.0
+    assert _options(["--serving-max-memory-mb", "0"], {}).serving_budgets()["max_memory_mb"] is None  # 0: no limit
+
+
 def test_every_setting_has_one_flag_one_variable_and_help():
     settings = pipeline_settings() + model_settings()
     names = [s.name for s in settings]

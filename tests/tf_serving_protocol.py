@@ -28,37 +28,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
+# The serving check's own emulation of TF Serving's loader, which the tests use too.
+from textrnn.components.serving_probe import SessionBundle
+
 DEFAULT_SIGNATURE = "serving_default"
-SERVE_TAG = "serve"
 
 
 class RestError(ValueError):
     """A request that TF Serving answers with an error (HTTP 400)."""
-
-
-class SessionBundle:
-    """A SavedModel loaded into a TF1 graph-mode session, the way TF Serving loads a version."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
-        meta_graph = tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], path)
-        # TF Serving serves the SignatureDefs, less the init op's (not a signature one can call).
-        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
-
-    def signature_names(self) -> List[str]:
-        return sorted(self.signature_defs)
-
-    def input_dtypes(self, signature_name: str) -> Dict[str, tf.DType]:
-        return {name: tf.as_dtype(info.dtype) for name, info in self.signature_defs[signature_name].inputs.items()}
-
-    def run(self, signature_name: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Feeds `inputs` to the SignatureDef's input tensors and fetches its output tensors, by name."""
-        signature = self.signature_defs[signature_name]
-        feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
-        fetches = {name: info.name for name, info in signature.outputs.items()}
-        return self.session.run(fetches, feeds)
 
 
 class ObjectModel:

@@ -37,8 +37,9 @@ DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
 # The components that train models (the Tuner, when enabled, trains one per trial).
 TRAINING_COMPONENTS = ("Trainer", "Tuner")
 # Components that run in every local run even when TFX's cache holds a matching execution: each run trains,
-# judges and pushes its own model (a cached Pusher would report an earlier push as this run's).
-ALWAYS_RUN = ("Trainer", "Evaluator", "Pusher")
+# judges and pushes its own model (a cached Pusher would report an earlier push as this run's; a cached serving
+# check would compare with the version served back then).
+ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher")
 
 # --- exit status of a run ----------------------------------------------------------------------------------------
 # The Evaluator did not bless the model, so nothing was pushed; 1 is any error and 2 a usage error.

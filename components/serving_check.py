@@ -1,0 +1,346 @@
+"""Proves, before the Pusher, that the trained model serves: TFX's InfraValidator, without a model server.
+
+InfraValidator starts TF Serving in Docker or in a Kubernetes pod, which neither a local run nor a Kubeflow task
+can do. ServingCheck runs the model server's part itself, in a fresh child process (components/serving_probe.py)
+with a time limit and a memory limit, and emits the same `InfraBlessing` artifact, so that the Pusher's
+`infra_blessing` input gates the push as in any TFX pipeline. It refuses the model when:
+
+- it does not load under TF Serving's session loader, or its warm-up requests fail;
+- a fixed canary (the first CANARY_SIZE headlines of the eval split) scored through each scoring signature
+  differs from the Trainer's Keras model (`model.keras` on the Transform's output) by more than 1e-5;
+- its signature contract (names, inputs, their dtypes and shapes, output keys) differs from that of the version
+  now being served, unless the run allows it (`allow_signature_change`); the difference is named;
+- it is over a budget: load time (with warm-up), batch-1 p50 and p99 latency, headlines per second at batch 64,
+  the process's peak memory.
+
+The figures and reasons are the artifact's custom properties and its `serving_check.json`; the child's log is
+`serving_check.log` beside it.
+
+Example:
+
+>>> from tfx import v1 as tfx
+>>> from textrnn.components.serving_check import ServingCheck
+>>> channel = lambda t: tfx.dsl.Channel(type=getattr(tfx.types.standard_artifacts, t))
+>>> check = ServingCheck(model=channel("Model"), model_run=channel("ModelRun"),
+...                      transform_graph=channel("TransformGraph"), examples=channel("Examples"),
+...                      serving_model_dir="/srv/models/textrnn", budgets='{"max_p99_ms": 50}')
+>>> check.id, list(check.outputs)
+('ServingCheck', ['blessing'])
+"""
+import base64
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from textrnn.contract import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, KERAS_MODEL_FILE, OUTPUT_KEY
+
+InputArtifact = tfx.dsl.components.InputArtifact
+OutputArtifact = tfx.dsl.components.OutputArtifact
+Parameter = tfx.dsl.components.Parameter
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_probe.py")
+RESULT_FILE = "serving_check.json"
+LOG_FILE = "serving_check.log"
+CANARY_SIZE = 64
+CANARY_TOLERANCE = 1e-5
+LATENCY_REQUESTS = 200
+THROUGHPUT_BATCH = 64
+THROUGHPUT_SECONDS = 1.0
+# The child is killed when its resident memory passes this multiple of the memory budget (it is refused for
+# passing the budget itself; the limit protects the machine from a model that keeps growing).
+MEMORY_LIMIT_FACTOR = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingBudgets:
+    """What a model may cost under TF Serving, as ServingCheck measures it (None: not checked).
+
+    Example:
+
+    >>> from textrnn.components.serving_check import ServingBudgets
+    >>> ServingBudgets(max_p99_ms=50).exceeded({"p99_ms": 61.0, "p50_ms": 4.0})
+    ['p99 latency at batch 1 61.0 ms is above the budget 50 ms']
+    """
+
+    max_load_seconds: Optional[float] = None
+    max_p50_ms: Optional[float] = None
+    max_p99_ms: Optional[float] = None
+    min_headlines_per_second: Optional[float] = None
+    max_memory_mb: Optional[float] = None
+
+    def exceeded(self, figures: Dict[str, float]) -> List[str]:
+        """One sentence per budget the figures break."""
+        checks = (
+            ("max_load_seconds", "load_total_seconds", "load time with warm-up {:.2f} s is above the budget {:g} s", 1),
+            ("max_p50_ms", "p50_ms", "p50 latency at batch 1 {:.1f} ms is above the budget {:g} ms", 1),
+            ("max_p99_ms", "p99_ms", "p99 latency at batch 1 {:.1f} ms is above the budget {:g} ms", 1),
+            ("min_headlines_per_second", "headlines_per_second",
+             f"throughput at batch {THROUGHPUT_BATCH} {{:.0f}} headlines/s is below the budget {{:g}}", -1),
+            ("max_memory_mb", "peak_memory_mb", "peak memory {:.0f} MB is above the budget {:g} MB", 1),
+        )
+        reasons = []
+        for budget_name, figure_name, sentence, direction in checks:
+            budget, value = getattr(self, budget_name), figures.get(figure_name)
+            if budget is not None and value is not None and (value - budget) * direction > 0:
+                reasons.append(sentence.format(value, budget))
+        return reasons
+
+
+# --- the signature contract --------------------------------------------------------------------------------------
+
+
+def signature_contract(saved_model_dir: str) -> Dict[str, dict]:
+    """What clients of a SavedModel depend on, read from its saved_model.pb: each serving signature's inputs and
+    outputs with dtype and shape (-1: any size; None: unknown rank)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    meta_graph = next(m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags)
+
+    def tensors(infos):
+        return {name: {"dtype": tf.as_dtype(info.dtype).name,
+                       "shape": None if info.tensor_shape.unknown_rank else [d.size for d in info.tensor_shape.dim]}
+                for name, info in sorted(infos.items())}
+
+    return {name: {"inputs": tensors(signature.inputs), "outputs": tensors(signature.outputs)}
+            for name, signature in sorted(meta_graph.signature_def.items()) if not name.startswith("__")}
+
+
+def contract_differences(served: Dict[str, dict], candidate: Dict[str, dict]) -> List[str]:
+    """Each difference between two signature contracts as a sentence (none: the same contract).
+
+    Example:
+
+    >>> from textrnn.components.serving_check import contract_differences
+    >>> string = {"dtype": "string", "shape": [-1]}
+    >>> served = {"headlines": {"inputs": {"headline": string}, "outputs": {"probability": {"dtype": "float32", "shape": [-1]}}}}
+    >>> candidate = {"headlines": {"inputs": {"text": string}, "outputs": {"probability": {"dtype": "float32", "shape": [-1]}}}}
+    >>> contract_differences(served, candidate)
+    ["signature 'headlines': input 'headline' is gone", "signature 'headlines': input 'text' is new"]
+    """
+    differences = []
+    for name in sorted(set(served) | set(candidate)):
+        if name not in candidate:
+            differences.append(f"signature {name!r} is gone")
+            continue
+        if name not in served:
+            differences.append(f"signature {name!r} is new")
+            continue
+        for side, kind in (("inputs", "input"), ("outputs", "output")):
+            old, new = served[name][side], candidate[name][side]
+            for key in sorted(set(old) | set(new)):
+                if key not in new:
+                    differences.append(f"signature {name!r}: {kind} {key!r} is gone")
+                elif key not in old:
+                    differences.append(f"signature {name!r}: {kind} {key!r} is new")
+                elif old[key] != new[key]:
+                    differences.append(f"signature {name!r}: {kind} {key!r} was {old[key]['dtype']} "
+                                       f"{old[key]['shape']}, is {new[key]['dtype']} {new[key]['shape']}")
+    return differences
+
+
+def served_version(serving_model_dir: str) -> Optional[str]:
+    """The newest version folder under the push destination (what TF Serving serves), or None."""
+    from textrnn.components.atomic_pusher import versions
+
+    existing = versions(serving_model_dir)
+    return os.path.join(serving_model_dir, str(existing[-1])) if existing else None
+
+
+# --- the canary and the Trainer's model --------------------------------------------------------------------------
+
+
+def canary_headlines(examples_uri: str, count: int = CANARY_SIZE) -> List[bytes]:
+    """The first `count` headlines of the eval split, in file order: the same canary for the same data."""
+    import tensorflow as tf
+
+    from textrnn.preprocessing import features
+
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "Split-eval", "*")))
+    spec = {features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string)}
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
+    return [tf.io.parse_single_example(record, spec)[features.TEXT_KEY].numpy() for record in dataset]
+
+
+def keras_probabilities(model_run_uri: str, transform_graph_uri: str, headlines: List[bytes]):
+    """The Trainer's Keras model (`model.keras`) on the Transform's output for `headlines`: what serving must
+    reproduce."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    import textrnn.models.ensemble  # noqa: F401  (registers the Keras classes model.keras names)
+    import textrnn.models.model  # noqa: F401
+    from textrnn.preprocessing import features
+
+    model = keras.saving.load_model(os.path.join(model_run_uri, KERAS_MODEL_FILE), compile=False)
+    transformed = tft.TFTransformOutput(transform_graph_uri).transform_raw_features(
+        {features.TEXT_KEY: tf.constant([[h] for h in headlines])}, drop_unused_features=True)
+    inputs = {key: transformed[key] for key in (features.TOKEN_IDS_KEY, features.CHAR_IDS_KEY) if key in transformed}
+    return np.reshape(model(inputs, training=False).numpy(), [-1])
+
+
+# --- the child process ---------------------------------------------------------------------------------------
+
+
+def _resident_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_probe(request: dict, folder: str, timeout_seconds: float, memory_limit_mb: Optional[float],
+              python: str = sys.executable) -> dict:
+    """Runs serving_probe.py on `request` in a fresh process of `python` (this one's by default; the tests also
+    use the serving runtime's), killed past `timeout_seconds` or past `memory_limit_mb` of resident memory;
+    returns its result, or {"error": ...} saying why there is none."""
+    request_path, result_path = os.path.join(folder, "request.json"), os.path.join(folder, "result.json")
+    with open(request_path, "w") as f:
+        json.dump(request, f)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
+    with open(os.path.join(folder, LOG_FILE), "w") as log:
+        child = subprocess.Popen([python, PROBE, request_path, result_path], stdout=log,
+                                 stderr=subprocess.STDOUT, env=environment)
+        started, killed, peak = time.monotonic(), None, 0.0
+        while child.poll() is None:
+            peak = max(peak, _resident_mb(child.pid))
+            if time.monotonic() - started > timeout_seconds:
+                killed = f"it ran past its time limit of {timeout_seconds:g} s"
+            elif memory_limit_mb and peak > memory_limit_mb:
+                killed = f"its memory passed the limit of {memory_limit_mb:.0f} MB"
+            if killed:
+                child.kill()
+                child.wait()
+                break
+            time.sleep(0.05)
+    if killed:
+        return {"error": f"the serving process was killed: {killed}", "peak_memory_mb": peak}
+    if not os.path.exists(result_path):
+        with open(os.path.join(folder, LOG_FILE)) as f:
+            tail = f.read()[-2000:]
+        return {"error": f"the serving process exited with status {child.returncode} and no result: {tail}"}
+    with open(result_path) as f:
+        return json.load(f)
+
+
+def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, examples_uri: str,
+                serving_model_dir: str, budgets: ServingBudgets, allow_signature_change: bool,
+                timeout_seconds: float, folder: str) -> dict:
+    """Every check of the module docstring on one trained model; the figures, `ok` and `reasons`."""
+    import numpy as np
+    from tfx.utils import path_utils
+
+    from textrnn.models.export import serialized_example
+
+    started = time.monotonic()
+    model_dir = path_utils.serving_model_path(model_uri)
+    headlines = canary_headlines(examples_uri)
+    as_text = lambda values: [base64.b64encode(v).decode() for v in values]  # noqa: E731
+    request = {
+        "model_dir": model_dir,
+        "canary": {DEFAULT_SIGNATURE: as_text([serialized_example(h) for h in headlines]),
+                   HEADLINES_SIGNATURE: as_text(headlines)},
+        "latency_signature": DEFAULT_SIGNATURE,
+        "latency_requests": LATENCY_REQUESTS,
+        "throughput_batch": THROUGHPUT_BATCH,
+        "throughput_seconds": THROUGHPUT_SECONDS,
+    }
+    memory_limit = budgets.max_memory_mb * MEMORY_LIMIT_FACTOR if budgets.max_memory_mb else None
+    result = run_probe(request, folder, timeout_seconds, memory_limit)
+    report = {key: result[key] for key in ("tensorflow", "load_seconds", "warmup_seconds", "warmup_requests", "p50_ms", "p99_ms",
+                                           "headlines_per_second", "peak_memory_mb") if key in result}
+    if "load_seconds" in report and "warmup_seconds" in report:
+        report["load_total_seconds"] = report["load_seconds"] + report["warmup_seconds"]
+    report.update(model=model_dir, canary_size=len(headlines), budgets=dataclasses.asdict(budgets))
+    reasons = []
+    if "error" in result:
+        step = f" ({result['step']})" if result.get("step") else ""
+        reasons.append(f"the model does not serve{step}: {result['error']}")
+
+    canary = result.get("canary", {})
+    if canary:
+        expected = keras_probabilities(model_run_uri, transform_graph_uri, headlines)
+        differences = {}
+        for signature, outputs in canary.items():
+            if OUTPUT_KEY not in outputs:
+                reasons.append(f"signature {signature!r} has no output {OUTPUT_KEY!r} (outputs: {', '.join(outputs)})")
+                continue
+            served = np.reshape(np.asarray(outputs[OUTPUT_KEY], dtype=np.float64), [-1])
+            differences[signature] = float(np.max(np.abs(served - expected))) if served.shape == expected.shape else None
+            if differences[signature] is None:
+                reasons.append(f"signature {signature!r} answered {served.size} probabilities for "
+                               f"{expected.size} canary headlines")
+            elif differences[signature] > CANARY_TOLERANCE:
+                reasons.append(f"signature {signature!r} differs from the Trainer's Keras model by up to "
+                               f"{differences[signature]:.2e} on the canary (tolerance {CANARY_TOLERANCE:g})")
+        report["canary_max_difference"] = differences
+
+    served_dir = served_version(serving_model_dir)
+    report["served_version"] = served_dir
+    if served_dir and os.path.exists(os.path.join(model_dir, "saved_model.pb")):
+        try:
+            changes = contract_differences(signature_contract(served_dir), signature_contract(model_dir))
+        except Exception as error:  # a candidate (or a served version) whose saved_model.pb does not parse
+            changes = None
+            reasons.append(f"its signatures cannot be compared with the served version's: {type(error).__name__}: {error}")
+        report["signature_changes"] = changes
+        if changes and not allow_signature_change:
+            reasons.append(f"its signatures differ from the served version {os.path.basename(served_dir)}: "
+                           f"{'; '.join(changes)} (set allow_signature_change if this is intended)")
+    reasons += budgets.exceeded(report)
+    report["ok"], report["reasons"] = not reasons, reasons
+    report["check_seconds"] = time.monotonic() - started
+    return report
+
+
+@tfx.dsl.components.component
+def ServingCheck(
+    model: InputArtifact[standard_artifacts.Model],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
+    examples: InputArtifact[standard_artifacts.Examples],
+    blessing: OutputArtifact[standard_artifacts.InfraBlessing],
+    serving_model_dir: Parameter[str],
+    budgets: Parameter[str] = "{}",
+    allow_signature_change: Parameter[int] = 0,
+    timeout_seconds: Parameter[int] = 300,
+):
+    """Checks that `model` serves as the module docstring says; marks `blessing` blessed (1) or not (0)."""
+    from absl import logging
+
+    folder = blessing.uri
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        report = check_model(model.uri, model_run.uri, transform_graph.uri, examples.uri, serving_model_dir,
+                             ServingBudgets(**json.loads(budgets)), bool(allow_signature_change),
+                             timeout_seconds, scratch)
+        if os.path.exists(os.path.join(scratch, LOG_FILE)):
+            os.replace(os.path.join(scratch, LOG_FILE), os.path.join(folder, LOG_FILE))
+    with open(os.path.join(folder, RESULT_FILE), "w") as f:
+        json.dump(report, f, indent=1)
+    # As TFX's InfraValidator marks it: the Pusher reads `blessed`; a marker file for people and other tools.
+    open(os.path.join(folder, "INFRA_BLESSED" if report["ok"] else "INFRA_NOT_BLESSED"), "w").close()
+    blessing.set_int_custom_property("blessed", int(report["ok"]))
+    blessing.set_int_custom_property("current_model_id", model.id)  # as the Evaluator's ModelBlessing names it
+    for key in ("load_total_seconds", "p50_ms", "p99_ms", "headlines_per_second", "peak_memory_mb", "check_seconds"):
+        if key in report:
+            blessing.set_float_custom_property(key, float(report[key]))
+    blessing.set_string_custom_property("reasons", "; ".join(report["reasons"]))
+    logging.info("serving check: %s", "passed" if report["ok"] else "refused: " + "; ".join(report["reasons"]))
