@@ -19,8 +19,9 @@ TWITTER_25D_SUBSET = SHARED_DATA / "glove" / "glove.twitter.27B.25d.subset11925.
 # otherwise, so that its module fixtures are made once).
 SHARED_GROUPS = {"test_pipeline_e2e": "end_to_end_run", "test_tfx_cli": "end_to_end_run"}
 # The longest modules first (seconds on 2 cores), so that no worker starts one of them at the end.
-LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e", "test_tfx_cli", "test_glove_pipeline",
-                 "test_portable_runner", "test_anomalies_gate", "test_kubeflow", "test_tuner", "test_packaging")
+LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e", "test_tfx_cli", "test_serving_runtime",
+                 "test_serving_check", "test_glove_pipeline", "test_portable_runner", "test_anomalies_gate",
+                 "test_kubeflow", "test_tuner", "test_packaging")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
