@@ -38,6 +38,7 @@ import time
 from typing import Dict, List, Optional
 
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
 from textrnn.contract import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, KERAS_MODEL_FILE, OUTPUT_KEY
@@ -151,11 +152,10 @@ def contract_differences(served: Dict[str, dict], candidate: Dict[str, dict]) ->
 
 
 def served_version(serving_model_dir: str) -> Optional[str]:
-    """The newest version folder under the push destination (what TF Serving serves), or None."""
-    from textrnn.components.atomic_pusher import versions
+    """The newest version under the push destination (what TF Serving serves; a local path, gs://, ...), or None."""
+    from textrnn.components.latest_pushed_model import latest_pushed_version
 
-    existing = versions(serving_model_dir)
-    return os.path.join(serving_model_dir, str(existing[-1])) if existing else None
+    return latest_pushed_version(serving_model_dir)
 
 
 # --- the canary and the Trainer's model --------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
 
     served_dir = served_version(serving_model_dir)
     report["served_version"] = served_dir
-    if served_dir and os.path.exists(os.path.join(model_dir, "saved_model.pb")):
+    if served_dir and fileio.exists(os.path.join(model_dir, "saved_model.pb")):
         try:
             changes = contract_differences(signature_contract(served_dir), signature_contract(model_dir))
         except Exception as error:  # a candidate (or a served version) whose saved_model.pb does not parse
@@ -325,18 +325,19 @@ def ServingCheck(
     """Checks that `model` serves as the module docstring says; marks `blessing` blessed (1) or not (0)."""
     from absl import logging
 
-    folder = blessing.uri
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
+    folder = blessing.uri  # a local path, or gs:// and the like on a cluster: written through TFX's fileio
+    fileio.makedirs(folder)
+    with tempfile.TemporaryDirectory() as scratch:  # the child's files, on local disk
         report = check_model(model.uri, model_run.uri, transform_graph.uri, examples.uri, serving_model_dir,
                              ServingBudgets(**json.loads(budgets)), bool(allow_signature_change),
                              timeout_seconds, scratch)
         if os.path.exists(os.path.join(scratch, LOG_FILE)):
-            os.replace(os.path.join(scratch, LOG_FILE), os.path.join(folder, LOG_FILE))
-    with open(os.path.join(folder, RESULT_FILE), "w") as f:
-        json.dump(report, f, indent=1)
+            fileio.copy(os.path.join(scratch, LOG_FILE), os.path.join(folder, LOG_FILE), overwrite=True)
+    with fileio.open(os.path.join(folder, RESULT_FILE), "w") as f:
+        f.write(json.dumps(report, indent=1))
     # As TFX's InfraValidator marks it: the Pusher reads `blessed`; a marker file for people and other tools.
-    open(os.path.join(folder, "INFRA_BLESSED" if report["ok"] else "INFRA_NOT_BLESSED"), "w").close()
+    with fileio.open(os.path.join(folder, "INFRA_BLESSED" if report["ok"] else "INFRA_NOT_BLESSED"), "w"):
+        pass
     blessing.set_int_custom_property("blessed", int(report["ok"]))
     blessing.set_int_custom_property("current_model_id", model.id)  # as the Evaluator's ModelBlessing names it
     for key in ("load_total_seconds", "p50_ms", "p99_ms", "headlines_per_second", "peak_memory_mb", "check_seconds"):
