@@ -216,7 +216,8 @@ def why_not_pushed(summary: dict) -> Optional[str]:
     True
     """
     if not summary["blessed"]:
-        return f"not blessed: {not_blessed_reasons(summary) or 'the Evaluator did not bless the model'}; nothing was pushed"
+        reasons = not_blessed_reasons(summary) or "the Evaluator did not bless the model"
+        return f"not blessed: {reasons}; nothing was pushed"
     if not serving_check_passed(summary):
         return f"refused by the serving check: {serving_refusal(summary)}; nothing was pushed"
     return None
@@ -243,14 +244,15 @@ def format_serving_check(check: dict) -> List[str]:
         worst = max([d for d in check["canary_max_difference"].values() if d is not None] or [float("nan")])
         details.append(f"canary of {check.get('canary_size', 0)} eval headlines within {worst:.1e} of the Keras model")
     if check.get("served_version"):
-        changes = check.get("signature_changes", [])
+        changes = check.get("signature_changes") or []
         details.append(f"signatures {'changed (' + '; '.join(changes) + ')' if changes else 'as served'} "
                        f"by version {os.path.basename(check['served_version'])}")
     if "check_seconds" in check:
         details.append(f"{check['check_seconds']:.1f} s")
     if details:
         lines.append("               " + "; ".join(details))
-    lines.append("               " + ("passed" if check.get("ok") else "refused: " + "; ".join(check.get("reasons", []))))
+    verdict = "passed" if check.get("ok") else "refused: " + "; ".join(check.get("reasons", []))
+    lines.append("               " + verdict)
     return lines
 
 

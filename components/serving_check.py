@@ -40,6 +40,7 @@ from typing import Dict, List, Optional
 from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
+from tfx.utils import io_utils
 
 from textrnn.contract import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, KERAS_MODEL_FILE, OUTPUT_KEY
 
@@ -264,8 +265,9 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
     }
     memory_limit = budgets.max_memory_mb * MEMORY_LIMIT_FACTOR if budgets.max_memory_mb else None
     result = run_probe(request, folder, timeout_seconds, memory_limit)
-    report = {key: result[key] for key in ("tensorflow", "load_seconds", "warmup_seconds", "warmup_requests", "p50_ms", "p99_ms",
-                                           "headlines_per_second", "peak_memory_mb") if key in result}
+    figures = ("tensorflow", "load_seconds", "warmup_seconds", "warmup_requests", "p50_ms", "p99_ms",
+               "headlines_per_second", "peak_memory_mb")
+    report = {key: result[key] for key in figures if key in result}
     if "load_seconds" in report and "warmup_seconds" in report:
         report["load_total_seconds"] = report["load_seconds"] + report["warmup_seconds"]
     report.update(model=model_dir, canary_size=len(headlines), budgets=dataclasses.asdict(budgets))
@@ -283,7 +285,8 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
                 reasons.append(f"signature {signature!r} has no output {OUTPUT_KEY!r} (outputs: {', '.join(outputs)})")
                 continue
             served = np.reshape(np.asarray(outputs[OUTPUT_KEY], dtype=np.float64), [-1])
-            differences[signature] = float(np.max(np.abs(served - expected))) if served.shape == expected.shape else None
+            same_shape = served.shape == expected.shape
+            differences[signature] = float(np.max(np.abs(served - expected))) if same_shape else None
             if differences[signature] is None:
                 reasons.append(f"signature {signature!r} answered {served.size} probabilities for "
                                f"{expected.size} canary headlines")
@@ -299,7 +302,8 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
             changes = contract_differences(signature_contract(served_dir), signature_contract(model_dir))
         except Exception as error:  # a candidate (or a served version) whose saved_model.pb does not parse
             changes = None
-            reasons.append(f"its signatures cannot be compared with the served version's: {type(error).__name__}: {error}")
+            reasons.append(f"its signatures cannot be compared with the served version's: "
+                           f"{type(error).__name__}: {error}")
         report["signature_changes"] = changes
         if changes and not allow_signature_change:
             reasons.append(f"its signatures differ from the served version {os.path.basename(served_dir)}: "
@@ -336,8 +340,7 @@ def ServingCheck(
     with fileio.open(os.path.join(folder, RESULT_FILE), "w") as f:
         f.write(json.dumps(report, indent=1))
     # As TFX's InfraValidator marks it: the Pusher reads `blessed`; a marker file for people and other tools.
-    with fileio.open(os.path.join(folder, "INFRA_BLESSED" if report["ok"] else "INFRA_NOT_BLESSED"), "w"):
-        pass
+    io_utils.write_string_file(os.path.join(folder, "INFRA_BLESSED" if report["ok"] else "INFRA_NOT_BLESSED"), "")
     blessing.set_int_custom_property("blessed", int(report["ok"]))
     blessing.set_int_custom_property("current_model_id", model.id)  # as the Evaluator's ModelBlessing names it
     for key in ("load_total_seconds", "p50_ms", "p99_ms", "headlines_per_second", "peak_memory_mb", "check_seconds"):

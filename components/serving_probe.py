@@ -81,7 +81,8 @@ def replay_warmup(bundle: SessionBundle) -> int:
     for record in tf.compat.v1.io.tf_record_iterator(path):
         log = prediction_log_pb2.PredictionLog.FromString(record)
         if log.WhichOneof("log_type") != "predict_log":
-            raise ValueError(f"warm-up record {count} is a {log.WhichOneof('log_type')}; only predict_log is replayed here")
+            raise ValueError(f"warm-up record {count} is a {log.WhichOneof('log_type')}; only predict_log is "
+                             "replayed here")
         request = log.predict_log.request
         signature = request.model_spec.signature_name or "serving_default"
         if signature not in bundle.signature_defs:
