@@ -29,13 +29,13 @@ MODEL, BLESSING, STATISTICS, INFRA_BLESSING = "model", "model_blessing", "statis
 # The custom property naming the model a blessing judged, as the Evaluator's ModelBlessing and ServingCheck's
 # InfraBlessing both record it.
 MODEL_ID_KEY = "current_model_id"
+# The node whose `statistics` output describes a run's training data.
+STATISTICS_NODE = "StatisticsGen"
 
 
 def refused_models(verdicts: Iterable[Tuple[int, int]]) -> Set[int]:
     """The ids of the models the serving check refused, from (model id, blessed) of each InfraBlessing."""
     return {model_id for model_id, blessed in verdicts if not blessed}
-# The node whose `statistics` output describes a run's training data.
-STATISTICS_NODE = "StatisticsGen"
 
 
 def producing_run(store: mlmd.MetadataStore, artifact_id: int) -> Optional[metadata_store_pb2.Context]:

@@ -104,7 +104,6 @@ def probe(request: dict, result: dict) -> None:
     """Loads, warms up, scores the canary and measures, into `result` (JSON-ready); `result["step"]` names the
     step under way, which stays there when one fails."""
     import numpy as np
-
     import tensorflow as tf
 
     result["tensorflow"] = tf.__version__

@@ -147,8 +147,7 @@ class PipelineOptions:
     keep_pushed: Optional[int] = setting(None, "with keep_runs, also remove all but the newest M pushed versions",
                                          metavar="M")
     verbose: bool = setting(False, "show the full TFX and Beam log, TensorFlow's start-up lines and tracebacks")
-    # The serving check's budgets (components/serving_check.py): the defaults fit the single-model presets on the
-    # machines of benchmarks/results/performance.md with room for their noise; a preset may set its own.
+    # The serving check's (components/serving_check.py); its budgets default to SERVING_BUDGETS.
     allow_signature_change: bool = setting(False, "push a model whose serving signatures (names, inputs, dtypes, "
                                                   "shapes, output keys) differ from the version being served")
     serving_max_load_s: float = setting(
@@ -185,7 +184,8 @@ class PipelineOptions:
             raise SettingsError(f"beam_workers must be 0 (one per core) or more, got {self.beam_workers}")
         for name in SERVING_BUDGETS:
             if getattr(self, name) < 0:
-                raise SettingsError(f"{name} must be 0 (no limit) or more, got {getattr(self, name)}{self._from(name)}")
+                raise SettingsError(f"{name} must be 0 (no limit) or more, got {getattr(self, name)}"
+                                    f"{self._from(name)}")
         if self.serving_check_timeout_s < 1:
             raise SettingsError(f"serving_check_timeout_s must be at least 1, got {self.serving_check_timeout_s}"
                                 f"{self._from('serving_check_timeout_s')}")

@@ -227,7 +227,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         allow_signature_change=int(options.allow_signature_change),
         timeout_seconds=options.serving_check_timeout_s,
     )
-    serving_check.add_upstream_node(evaluator)  # judged on quality first, as the order of checks reads
+    serving_check.add_upstream_node(evaluator)  # quality first; a model the Evaluator refuses still gets figures
     # Pushes only models both checks blessed, each as a new version that appears in one rename
     # (components/atomic_pusher.py).
     pusher = AtomicPusher(
