@@ -22,7 +22,6 @@
    report.
 """
 import argparse
-import base64
 import glob
 import json
 import os
@@ -217,15 +216,10 @@ def serving_check_figures(summary_paths, repeats: int = 3, conditions: str = "")
 
     headlines = [json.loads(line)["headline"].encode()
                  for line in open(os.path.join(data.ensure_dataset(), DATASET))][:serving_check.CANARY_SIZE]
-    canary = {DEFAULT_SIGNATURE: [serialized_example(h) for h in headlines], HEADLINES_SIGNATURE: headlines}
     measured = {preset: [] for preset, _ in runs}
     for _ in range(repeats):
         for preset, summary in runs:
-            request = {"model_dir": summary["pushed_to"], "latency_signature": DEFAULT_SIGNATURE,
-                       "latency_requests": serving_check.LATENCY_REQUESTS,
-                       "throughput_batch": serving_check.THROUGHPUT_BATCH,
-                       "throughput_seconds": serving_check.THROUGHPUT_SECONDS,
-                       "canary": {k: [base64.b64encode(v).decode() for v in values] for k, values in canary.items()}}
+            request = serving_check.probe_request(summary["pushed_to"], headlines)  # as the check asks it
             with tempfile.TemporaryDirectory() as folder:
                 result = serving_check.run_probe(request, folder, 600, None)
             if "error" in result:

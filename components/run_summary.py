@@ -11,6 +11,7 @@ from tensorflow_model_analysis import constants as tfma_constants
 from textrnn.components.run_record import RunRecord, custom_property
 from textrnn.contract import (ACCURACY_PNG, DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, HISTORY_FILE, LENGTH_BUCKET_KEY,
                               LENGTH_BUCKETS, LOSS_PNG, OUTPUT_KEY)
+from textrnn.models.export import call_signature
 from textrnn.preprocessing import features
 
 # Sentences whose predictions every run shows, beside two satirical headlines from the test split.
@@ -112,14 +113,6 @@ def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(files, compression_type="GZIP")
 
 
-def call_signature(serving_model, signature: str, values: tf.Tensor) -> np.ndarray:
-    """The probabilities a scoring signature of one input answers for `values`, whatever that input is named (a
-    run may have pushed a model whose input was renamed on purpose)."""
-    function = serving_model.signatures[signature]
-    (name,) = function.structured_input_signature[1]
-    return function(**{name: values})[OUTPUT_KEY].numpy()
-
-
 def split_predictions(serving_model, examples_uri: str, split: str = "test"):
     """The serving model's probabilities on one split, with the split's labels and headlines (numpy arrays)."""
     spec = {
@@ -128,7 +121,7 @@ def split_predictions(serving_model, examples_uri: str, split: str = "test"):
     }
     probabilities, labels, headlines = [np.zeros(0, np.float32)], [np.zeros(0, np.int64)], [np.zeros(0, object)]
     for batch in load_split(examples_uri, split).batch(1024):
-        probabilities.append(call_signature(serving_model, DEFAULT_SIGNATURE, batch))
+        probabilities.append(call_signature(serving_model.signatures, DEFAULT_SIGNATURE, batch))
         parsed = tf.io.parse_example(batch, spec)
         labels.append(parsed[features.LABEL_KEY].numpy())
         headlines.append(parsed[features.TEXT_KEY].numpy())
@@ -194,16 +187,6 @@ def serving_check_outputs(blessing) -> dict:
     return report
 
 
-def serving_check_passed(summary: dict) -> bool:
-    """Whether the serving check passed the run's model (True for runs without one)."""
-    return summary.get("serving_check", {}).get("ok", True)
-
-
-def serving_refusal(summary: dict) -> str:
-    """The serving check's reasons as one line ("" when it passed)."""
-    return "; ".join(summary.get("serving_check", {}).get("reasons", []))
-
-
 def why_not_pushed(summary: dict) -> Optional[str]:
     """Why the run pushed nothing, the Evaluator's verdict first (None when the model was blessed and passed).
 
@@ -218,8 +201,9 @@ def why_not_pushed(summary: dict) -> Optional[str]:
     if not summary["blessed"]:
         reasons = not_blessed_reasons(summary) or "the Evaluator did not bless the model"
         return f"not blessed: {reasons}; nothing was pushed"
-    if not serving_check_passed(summary):
-        return f"refused by the serving check: {serving_refusal(summary)}; nothing was pushed"
+    check = summary.get("serving_check", {"ok": True})  # runs without a serving check: the Evaluator decides
+    if not check["ok"]:
+        return f"refused by the serving check: {'; '.join(check['reasons'])}; nothing was pushed"
     return None
 
 
@@ -297,7 +281,7 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     summary["test_accuracy"], summary["test_examples"] = accuracy, count
 
     sentences = satirical[:2] + list(DEMO_SENTENCES if demo_sentences is None else demo_sentences)
-    probabilities = call_signature(serving_model, HEADLINES_SIGNATURE, tf.constant(sentences))
+    probabilities = call_signature(serving_model.signatures, HEADLINES_SIGNATURE, tf.constant(sentences))
     summary["demo"] = [
         {"headline": s, "probability": float(p), "from_test_split": i < len(satirical[:2])}
         for i, (s, p) in enumerate(zip(sentences, probabilities))

@@ -166,12 +166,12 @@ def canary_headlines(examples_uri: str, count: int = CANARY_SIZE) -> List[bytes]
     """The first `count` headlines of the eval split, in file order: the same canary for the same data."""
     import tensorflow as tf
 
+    from textrnn.components.run_summary import load_split
     from textrnn.preprocessing import features
 
-    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "Split-eval", "*")))
     spec = {features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string)}
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
-    return [tf.io.parse_single_example(record, spec)[features.TEXT_KEY].numpy() for record in dataset]
+    return [tf.io.parse_single_example(record, spec)[features.TEXT_KEY].numpy()
+            for record in load_split(examples_uri, "eval").take(count)]
 
 
 def keras_probabilities(model_run_uri: str, transform_graph_uri: str, headlines: List[bytes]):
@@ -205,6 +205,24 @@ def _resident_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def probe_request(model_dir: str, headlines: List[bytes], latency_requests: int = LATENCY_REQUESTS,
+                  throughput_batch: int = THROUGHPUT_BATCH, throughput_seconds: float = THROUGHPUT_SECONDS) -> dict:
+    """What serving_probe.py is asked to do with the model at `model_dir`: score `headlines` through both scoring
+    signatures (as tf.Examples and as strings), then measure `serving_default`."""
+    from textrnn.models.export import serialized_example
+
+    as_text = lambda values: [base64.b64encode(v).decode() for v in values]  # noqa: E731
+    return {
+        "model_dir": model_dir,
+        "canary": {DEFAULT_SIGNATURE: as_text([serialized_example(h) for h in headlines]),
+                   HEADLINES_SIGNATURE: as_text(headlines)},
+        "latency_signature": DEFAULT_SIGNATURE,
+        "latency_requests": latency_requests,
+        "throughput_batch": throughput_batch,
+        "throughput_seconds": throughput_seconds,
+    }
 
 
 def run_probe(request: dict, folder: str, timeout_seconds: float, memory_limit_mb: Optional[float],
@@ -248,21 +266,10 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
     import numpy as np
     from tfx.utils import path_utils
 
-    from textrnn.models.export import serialized_example
-
     started = time.monotonic()
     model_dir = path_utils.serving_model_path(model_uri)
     headlines = canary_headlines(examples_uri)
-    as_text = lambda values: [base64.b64encode(v).decode() for v in values]  # noqa: E731
-    request = {
-        "model_dir": model_dir,
-        "canary": {DEFAULT_SIGNATURE: as_text([serialized_example(h) for h in headlines]),
-                   HEADLINES_SIGNATURE: as_text(headlines)},
-        "latency_signature": DEFAULT_SIGNATURE,
-        "latency_requests": LATENCY_REQUESTS,
-        "throughput_batch": THROUGHPUT_BATCH,
-        "throughput_seconds": THROUGHPUT_SECONDS,
-    }
+    request = probe_request(model_dir, headlines)
     memory_limit = budgets.max_memory_mb * MEMORY_LIMIT_FACTOR if budgets.max_memory_mb else None
     result = run_probe(request, folder, timeout_seconds, memory_limit)
     figures = ("tensorflow", "load_seconds", "warmup_seconds", "warmup_requests", "p50_ms", "p99_ms",

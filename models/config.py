@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
 # The tokenizer's part lives with the Transform that it configures; it is one of the model's parts here.
-from textrnn.preprocessing.features import TokenizerConfig, setting_field
+from textrnn.preprocessing.features import TokenizerConfig, check_at_least, setting_field
 
 POOLINGS = ("last", "max", "attention")
 
@@ -22,13 +22,6 @@ POOLINGS = ("last", "max", "attention")
 # Trainer's run_fn the folder of the precomputed embedding (the GloveCoverage component's `embedding` artifact).
 # It is never a setting: `glove` stays the source the embedding was built from.
 EMBEDDING_DIR_KEY = "embedding_dir"
-
-
-def _check_at_least(config: Any, minimum: int, names: Tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(config, name) < minimum:
-            expected = "0 (off) or more" if minimum == 0 else f"at least {minimum}"
-            raise ValueError(f"{name} must be {expected}, got {getattr(config, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +58,8 @@ class ArchitectureConfig:
             raise ValueError("lstm_units needs at least one layer")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        _check_at_least(self, 0, ("learned_embedding_dim",))
-        _check_at_least(self, 1, ("char_filters",))
+        check_at_least(self, 0, ("learned_embedding_dim",))
+        check_at_least(self, 1, ("char_filters",))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -119,8 +112,8 @@ class TrainingConfig:
             raise ValueError(f"memory_budget_mb must be 0 (always stream) or more, got {self.memory_budget_mb}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
-        _check_at_least(self, 0, ("tuner_trials",))
-        _check_at_least(self, 1, ("ensemble_size", "tuner_time_budget_s"))
+        check_at_least(self, 0, ("tuner_trials",))
+        check_at_least(self, 1, ("ensemble_size", "tuner_time_budget_s"))
 
 
 # The parts of a ModelConfig: its field name and class.

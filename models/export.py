@@ -80,6 +80,14 @@ class ServingModule(tf.Module):
         return {LENGTH_BUCKET_KEY: headline_length_bucket(tf.reshape(headline, [-1]), self._punctuation_tokens)}
 
 
+def call_signature(signatures, signature: str, values: tf.Tensor):
+    """The probabilities (numpy) a scoring signature of one input answers for `values`, whatever that input is
+    named (a run may push a model whose input was renamed on purpose); `signatures` is a loaded SavedModel's."""
+    function = signatures[signature]
+    (name,) = function.structured_input_signature[1]
+    return function(**{name: values})[OUTPUT_KEY].numpy()
+
+
 def served_variables(functions: Iterable[tf.types.experimental.ConcreteFunction]) -> List[tf.Variable]:
     """The TensorFlow variables the functions read, each once: what the checkpoint must restore."""
     unique = {}

@@ -101,12 +101,11 @@ def predict(model_dir: str, headlines: Iterable[str]) -> List[float]:
     """The sarcasm probability of each headline from the SavedModel's `headlines` signature."""
     import tensorflow as tf
 
-    from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
+    from textrnn.models.export import HEADLINES_SIGNATURE, call_signature
 
-    signature = tf.saved_model.load(model_dir).signatures[HEADLINES_SIGNATURE]
-    (name,) = signature.structured_input_signature[1]  # `headline`, unless a run renamed it on purpose
+    signatures = tf.saved_model.load(model_dir).signatures
     headlines, probabilities = list(headlines), []
     for start in range(0, len(headlines), BATCH_SIZE):
         batch = tf.constant(headlines[start:start + BATCH_SIZE], dtype=tf.string)
-        probabilities += [float(p) for p in signature(**{name: batch})[OUTPUT_KEY].numpy()]
+        probabilities += [float(p) for p in call_signature(signatures, HEADLINES_SIGNATURE, batch)]
     return probabilities

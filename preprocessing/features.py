@@ -1,6 +1,6 @@
 """Names shared by the preprocessing graph, the models and the serving signatures, and the tokenizer's settings."""
 import dataclasses
-from typing import Any
+from typing import Any, Tuple
 
 from textrnn.preprocessing.records import LABEL_KEY, TEXT_KEY
 
@@ -24,6 +24,14 @@ CHAR_VOCAB_SIZE = 258
 def setting_field(default: Any, help: str) -> Any:
     """A setting's dataclass field: its default and its help (for flags, environment variables, `settings`)."""
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+def check_at_least(config: Any, minimum: int, names: Tuple[str, ...]) -> None:
+    """Raises ValueError naming the first of the settings `names` below `minimum` (0: "0 (off) or more")."""
+    for name in names:
+        if getattr(config, name) < minimum:
+            expected = "0 (off) or more" if minimum == 0 else f"at least {minimum}"
+            raise ValueError(f"{name} must be {expected}, got {getattr(config, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,12 +62,10 @@ class TokenizerConfig:
     def __post_init__(self):
         if self.vocab_size < 3:
             raise ValueError(f"vocab_size must be at least 3 (padding, OOV and one word), got {self.vocab_size}")
-        for name in ("word_chars", "glove_vocabulary"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 (off) or more, got {getattr(self, name)}")
+        check_at_least(self, 0, ("word_chars", "glove_vocabulary"))
 
 
 # The settings that shape the Transform's output: the names its custom_config carries.
 TOKENIZER_SETTINGS = tuple(field.name for field in dataclasses.fields(TokenizerConfig))
 
-__all__ = ["TokenizerConfig", "TOKENIZER_SETTINGS", "setting_field", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]
+__all__ = ["TokenizerConfig", "TOKENIZER_SETTINGS", "setting_field", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "check_at_least", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

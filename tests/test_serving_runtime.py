@@ -3,7 +3,6 @@ requirements-serving.lock and installed by scripts/run_tests.sh into a virtualen
 TEXTRNN_SERVING_PYTHON; the tests of the serving runtime load the pushed models with that TensorFlow, so the lock
 and the image tag in kubeflow/serving/deployment.yaml must stay equal.
 """
-import base64
 import json
 import os
 import pathlib
@@ -92,9 +91,8 @@ def test_pushed_models_give_the_same_probabilities_under_the_serving_release(pus
     records = [json.loads(line) for line in (headlines_1500 / "headlines.json").read_text().splitlines()[-64:]]
     headlines = [r["headline"].encode() for r in records] + EDGE_HEADLINES
     inputs = {DEFAULT_SIGNATURE: [serialized_example(h) for h in headlines], HEADLINES_SIGNATURE: headlines}
-    request = {"model_dir": pushed[preset], "latency_signature": DEFAULT_SIGNATURE, "latency_requests": 10,
-               "throughput_batch": 8, "throughput_seconds": 0.1,
-               "canary": {name: [base64.b64encode(v).decode() for v in values] for name, values in inputs.items()}}
+    request = serving_check.probe_request(pushed[preset], headlines, latency_requests=10, throughput_batch=8,
+                                          throughput_seconds=0.1)
     served = serving_check.run_probe(request, str(tmp_path), timeout_seconds=300, memory_limit_mb=None,
                                      python=serving_python)
     assert "error" not in served, served.get("traceback", served)
