@@ -169,6 +169,66 @@ def expectation_anomalies(
     return lines
 
 
+def gate_checks(
+    schema: schema_pb2.Schema,
+    statistics: Dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+    baseline_train: Optional[statistics_pb2.DatasetFeatureStatisticsList],
+    expectations: Dict[str, Tuple[float, float]],
+) -> List[dict]:
+    """The gate's measured checks with their values and bounds, for people to read (the run report): the
+    label's L-infinity distance (for two classes, the difference of the sarcastic shares) for skew and drift
+    against its threshold (raised to the noise floor, as the gate does), and each expectation per split. The
+    gate's decision itself is TFDV's (`comparator_anomalies`) and `expectation_anomalies`.
+
+    Example:
+
+    >>> from tensorflow_metadata.proto.v0 import statistics_pb2
+    >>> from textrnn.components.anomalies_gate import gate_checks
+    >>> def split(count, share):
+    ...     stats = statistics_pb2.DatasetFeatureStatisticsList()
+    ...     dataset = stats.datasets.add(num_examples=count)
+    ...     dataset.features.add(name="is_sarcastic").num_stats.mean = share
+    ...     return stats
+    >>> [c["check"] for c in gate_checks(schema_pb2.Schema(), {"train": split(800, .44), "eval": split(100, .46)},
+    ...                                  None, {"sarcastic_share": (0.2, 0.8)})]
+    ['skew', 'expectation', 'expectation']
+    """
+    label = next((f for f in schema.feature if f.name == features.LABEL_KEY), None)
+
+    def threshold(kind):
+        comparator = getattr(label, kind) if label is not None else None
+        return comparator.infinity_norm.threshold if comparator and comparator.HasField("infinity_norm") else None
+
+    def distance(name, what, a, b, kind):
+        share_a, share_b = sarcastic_share(a), sarcastic_share(b)
+        if share_a is None or share_b is None:
+            return []
+        floor = noise_floor(a.datasets[0].num_examples, b.datasets[0].num_examples)
+        bound = max(threshold(kind) or 0.0, floor)
+        value = abs(share_a - share_b)
+        return [{"check": name, "split": what, "measure": "L-infinity distance of the label distribution",
+                 "value": value, "low": None, "high": bound, "ok": value <= bound}]
+
+    checks = []
+    train = statistics.get(TRAIN_SPLIT)
+    for split in SKEW_SPLITS:
+        if train is not None and split in statistics:
+            checks += distance("skew", f"{split} against {TRAIN_SPLIT}", statistics[split], train, "skew_comparator")
+    if train is not None and baseline_train is not None:
+        checks += distance("drift", f"{TRAIN_SPLIT} against the baseline's {TRAIN_SPLIT}", train, baseline_train,
+                           "drift_comparator")
+    measures = {SARCASTIC_SHARE: ("share of sarcastic headlines", sarcastic_share),
+                HEADLINE_MEAN_CHARACTERS: ("mean headline length in characters", headline_mean_characters)}
+    for split, split_statistics in sorted(statistics.items()):
+        for key, (low, high) in sorted(expectations.items()):
+            what, measure = measures[key]
+            value = measure(split_statistics)
+            if value is not None:
+                checks.append({"check": "expectation", "split": split, "measure": what, "value": value,
+                               "low": low, "high": high, "ok": low <= value <= high})
+    return checks
+
+
 @tfx.dsl.components.component
 def AnomaliesGate(
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],

@@ -1,6 +1,6 @@
 """What one pipeline run did, read back from ML Metadata."""
 import dataclasses
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import ml_metadata as mlmd
 from google.protobuf import json_format
@@ -13,13 +13,14 @@ _STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 @dataclasses.dataclass
 class RunRecord:
     """The components a run executed, with their final states, wall times and start times (seconds since the
-    epoch), and the artifacts each one output, by key."""
+    epoch), the artifacts each one output, by key, and each one's execution properties (its settings)."""
 
     run_id: str
     states: Dict[str, str]
     outputs: Dict[str, Dict[str, metadata_store_pb2.Artifact]]
     seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
     started: Dict[str, float] = dataclasses.field(default_factory=dict)
+    properties: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def output(self, node_id: str, key: str) -> Optional[metadata_store_pb2.Artifact]:
         return self.outputs.get(node_id, {}).get(key)
@@ -50,16 +51,29 @@ def read_run(metadata_path: str, run_id: str) -> RunRecord:
     return read_run_context(store, run)
 
 
+def run_of_artifact(store: mlmd.MetadataStore, artifact_id: int) -> metadata_store_pb2.Context:
+    """The pipeline run whose execution output the artifact `artifact_id`."""
+    run_type_id = store.get_context_type(constants.PIPELINE_RUN_CONTEXT_TYPE_NAME).id
+    for event in store.get_events_by_artifact_ids([artifact_id]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            runs = [c for c in store.get_contexts_by_execution(event.execution_id) if c.type_id == run_type_id]
+            if runs:
+                return runs[0]
+    raise LookupError(f"no pipeline run output the artifact {artifact_id}")
+
+
 def read_run_context(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> RunRecord:
     """Reads the run whose pipeline-run context is `run` from an open store."""
     node_type_id = store.get_context_type(constants.NODE_CONTEXT_TYPE_NAME).id
-    states, outputs, seconds, started = {}, {}, {}, {}
+    states, outputs, seconds, started, properties = {}, {}, {}, {}, {}
     for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
         node = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type_id]
         node_id = node[0].split(".", 1)[-1] if node else str(execution.id)
         states[node_id] = _STATE_NAMES.get(execution.last_known_state, "UNKNOWN")
         seconds[node_id] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
         started[node_id] = execution.create_time_since_epoch / 1000
+        properties[node_id] = {name: getattr(value, value.WhichOneof("value"))
+                               for name, value in execution.custom_properties.items() if value.WhichOneof("value")}
         output_ids = {
             event.artifact_id: event.path.steps[0].key
             for event in store.get_events_by_execution_ids([execution.id])
@@ -68,7 +82,7 @@ def read_run_context(store: mlmd.MetadataStore, run: metadata_store_pb2.Context)
         outputs[node_id] = {
             output_ids[artifact.id]: artifact for artifact in store.get_artifacts_by_id(list(output_ids))
         }
-    return RunRecord(run.name, states, outputs, seconds, started)
+    return RunRecord(run.name, states, outputs, seconds, started, properties)
 
 
 def custom_property(artifact: Optional[metadata_store_pb2.Artifact], name: str, default=None):

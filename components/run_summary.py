@@ -141,11 +141,13 @@ def training_outputs(run_dir: str) -> dict:
     epoch it validated best (the weights it kept)."""
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
         history = json.load(f)
+    from textrnn.models.curves import best_epoch
+
     runs, bests = [], []
     for member in history.get("members", [history]):  # an ensemble's: one history per model
         epochs = member.get("epoch") or list(range(1, len(member["loss"]) + 1))
         runs.append(epochs[-1])
-        bests.append(epochs[min(range(len(epochs)), key=member["val_loss"].__getitem__)])
+        bests.append(best_epoch(member))
     return {
         "epochs": runs[0] if len(runs) == 1 else runs,
         "best_epoch": bests[0] if len(bests) == 1 else bests,
@@ -240,8 +242,18 @@ def format_serving_check(check: dict) -> List[str]:
     return lines
 
 
-def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None) -> dict:
-    """Collects what a user wants to know about a finished run."""
+def served_model_dir(record: RunRecord) -> Optional[str]:
+    """The run's pushed version, else its Trainer's serving model (None when the run trained none)."""
+    pushed = record.output("Pusher", "pushed_model")
+    if custom_property(pushed, "pushed", 0):
+        return custom_property(pushed, "pushed_destination")
+    model = record.output("Trainer", "model")
+    return None if model is None else os.path.join(model.uri, "Format-Serving")
+
+
+def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None, serving_model=None) -> dict:
+    """Collects what a user wants to know about a finished run; `serving_model`, when given, is the loaded
+    SavedModel of `served_model_dir(record)` (else it is loaded here)."""
     summary = {"run_id": record.run_id, "components": record.states,
                "reused": [node for node, state in record.states.items() if state == "CACHED"]}
     examples = record.output("JsonExampleGen", "examples")
@@ -276,7 +288,7 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None)
     model = record.output("Trainer", "model")
     if model is None or examples is None:
         return summary
-    serving_model = tf.saved_model.load(summary["pushed_to"] or os.path.join(model.uri, "Format-Serving"))
+    serving_model = serving_model or tf.saved_model.load(served_model_dir(record))
     accuracy, count, satirical = test_split_accuracy(serving_model, examples.uri)
     summary["test_accuracy"], summary["test_examples"] = accuracy, count
 

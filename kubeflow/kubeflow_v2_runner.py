@@ -30,8 +30,9 @@ from textrnn.pipeline.options import PipelineOptions
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
-# The container entrypoint of every component (the spec's `command`): TFX's Kubeflow v2 executor launcher.
-ENTRYPOINT = list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)
+# The container entrypoint of every component (the spec's `command`): TFX's Kubeflow v2 executor launcher, run by
+# kubeflow/container_entrypoint.py so that the report's `system.HTML` type imports.
+ENTRYPOINT = ["python", "-m", "textrnn.kubeflow.container_entrypoint"]
 
 _MEMORY_UNITS = {"E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "K": 1e3, "k": 1e3,
                  "Ei": 2**60, "Pi": 2**50, "Ti": 2**40, "Gi": 2**30, "Mi": 2**20, "Ki": 2**10}

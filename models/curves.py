@@ -11,12 +11,19 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from textrnn.contract import ACCURACY_PNG, LOSS_PNG  # noqa: E402
 
 
-def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: str) -> None:
-    """Writes a PNG of `metric` and `val_<metric>` against the epoch (`history["epoch"]`, passes over the
-    training data at each validation, when the history has it); an ensemble's history (`{"members": [...]}`)
-    gives one pair of curves per member, in shades of the same colours."""
+def best_epoch(member: Dict[str, List[float]]) -> float:
+    """The epoch (fractional when validated within epochs) of a history's lowest validation loss: the weights the
+    Trainer keeps."""
+    epochs = member.get("epoch") or range(1, len(member["val_loss"]) + 1)
+    return epochs[min(range(len(epochs)), key=member["val_loss"].__getitem__)]
+
+
+def draw_metric(axes, history: Dict[str, List[float]], metric: str, title: str) -> None:
+    """Draws `metric` and `val_<metric>` against the epoch (`history["epoch"]`, passes over the training data at
+    each validation, when the history has it) on `axes`, with the kept weights' epoch (the lowest validation
+    loss) marked; an ensemble's history (`{"members": [...]}`) gives one pair of curves per member, in shades
+    of the same colours."""
     members = history.get("members", [history])
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     for index, member in enumerate(members):
         epochs = member.get("epoch") or range(1, len(member[metric]) + 1)
         marker = "." if len(epochs) > 1 and epochs[1] - epochs[0] < 1 else None  # several validations per epoch
@@ -27,12 +34,22 @@ def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: 
         if f"val_{metric}" in member:
             axes.plot(epochs, member[f"val_{metric}"], "-", color=(shade, 0, 0), marker=marker,
                       label=f"validation {metric}{suffix}" if index == 0 else None)
+        if "val_loss" in member and f"val_{metric}" in member:
+            best = best_epoch(member)
+            axes.plot([best], [member[f"val_{metric}"][list(epochs).index(best)]], "o", color=(shade, 0, 0),
+                      markerfacecolor="none", markersize=10, label="kept weights" if index == 0 else None)
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(metric)
     axes.set_title(title)
     axes.legend()
     axes.grid(alpha=0.3)
+
+
+def plot_metric(history: Dict[str, List[float]], metric: str, path: str, title: str) -> None:
+    """Writes a PNG of `metric` against the epoch, as `draw_metric` draws it."""
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    draw_metric(axes, history, metric, title)
     figure.tight_layout()
     import tensorflow as tf  # gfile: the Trainer's run folder may be on GCS and the like
 

@@ -19,6 +19,7 @@ which train, judge and push a new model every run. One run at a time uses an out
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from typing import Optional
 
@@ -139,22 +140,21 @@ def run_local(options: PipelineOptions, progress: bool = True) -> RunResult:
         _local_dag_runner(run_id).run(pipeline)
 
         record = run_record.read_run(metadata_path(output_root, options.pipeline_name), run_id)
-        summary = run_summary.build_summary(record)
-        summary["preset"] = options.preset
-        summary["settings_changed"] = _jsonable(options.differences_from_preset())
-        summary_path = os.path.join(options.output_root, f"summary-{run_id.replace(':', '-')}.json")
+        summary = {**run_summary.build_summary(record), **options.run_settings()}
+        stem = run_id.replace(":", "-")
+        summary_path = os.path.join(options.output_root, f"summary-{stem}.json")
+        report_path = os.path.join(options.output_root, f"report-{stem}.html")
+        # The RunReport component's page (an artifact), beside the summary where people look for it.
+        shutil.copyfile(record.output("RunReport", "report").uri, report_path)
+        summary["report"] = report_path
         with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
             json.dump(summary, f, indent=1)
         lines = [run_summary.format_summary(summary)]
         if options.keep_runs is not None:
             lines.append(str(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed)))
-    lines.append(f"summary written to {summary_path}")
+    lines += [f"summary written to {summary_path}", f"report: {report_path}"]
     exit_code = NOT_BLESSED_EXIT_CODE if run_summary.why_not_pushed(summary) else 0
     return RunResult(run_id, summary, summary_path, "\n".join(lines), exit_code)
-
-
-def _jsonable(values: dict) -> dict:
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
 def _tfx_cli_reads_the_pipeline() -> bool:

@@ -214,6 +214,12 @@ class PipelineOptions:
         preset = presets.get_preset(self.preset).config.to_dict()
         return {name: value for name, value in self.model.to_dict().items() if preset[name] != value}
 
+    def run_settings(self) -> Dict[str, Any]:
+        """What a run's summary and report say about its settings: the preset and the changes to it (as JSON)."""
+        changed = {name: list(value) if isinstance(value, tuple) else value
+                   for name, value in self.differences_from_preset().items()}
+        return {"preset": self.preset, "settings_changed": changed}
+
 
 # --- the catalogue of settings -----------------------------------------------------------------------------------
 

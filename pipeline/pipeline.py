@@ -16,6 +16,7 @@ from textrnn.components.json_example_gen import JsonExampleGen
 from textrnn.components.import_schema_gen import ImportSchemaGen
 from textrnn.components.latest_blessed_model import latest_blessed_model_resolver
 from textrnn.components.latest_pushed_model import LatestPushedModel
+from textrnn.components.run_report import RunReport
 from textrnn.components.run_verdict import RunVerdict
 from textrnn.components.serving_check import ServingCheck
 from textrnn.components.code_version import source_fingerprint
@@ -71,6 +72,9 @@ def eval_config(loss_upper_bound: float, loss_tolerance: float) -> tfma.EvalConf
                     tfma.MetricConfig(class_name="Recall"),
                     tfma.MetricConfig(class_name="Calibration"),
                     tfma.MetricConfig(class_name="CalibrationPlot"),
+                    # For the run report: ROC and precision-recall curves, and the confusion matrix at 0.5.
+                    tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
+                    tfma.MetricConfig(class_name="ConfusionMatrixAtThresholds", config=json.dumps({"thresholds": [0.5]})),
                 ]
             )
         ],
@@ -138,7 +142,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
     >>> options = resolve_options({"preset": "book-stacked"}, environ={})
     >>> pipeline = create_pipeline(options, Placement("/tmp/root", "/data/headlines", "/srv/models/textrnn"))
     >>> len(pipeline.components), pipeline.components[-1].id
-    (11, 'Pusher')
+    (12, 'RunReport')
     """
     model_config = options.model
     serving_model_dir = placement.serving_model_dir
@@ -239,23 +243,50 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         ),
     ).with_id("Pusher")
 
-    verdict_nodes = [RunVerdict(
+    # The run's report.html (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
+    sqlite = placement.metadata_connection_config
+    report = RunReport(
         examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
-        pushed_model=pusher.outputs["pushed_model"],
         serving_blessing=serving_check.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
         baseline=baseline,
-    )] if placement.verdict_step else []
+        **baseline_statistics,
+        **({"coverage": glove_nodes[0].outputs["coverage"]} if glove_nodes else {}),
+        **({"tuner_results": tuner_nodes[0].outputs["tuner_results"],
+            "best_hyperparameters": tuner_nodes[0].outputs["best_hyperparameters"]} if tuner_nodes else {}),
+        run_settings=json.dumps({**options.run_settings(), "data_source": placement.data_path,
+                                 "data_expectations": DATA_EXPECTATIONS}),
+        metadata_path=sqlite.sqlite.filename_uri if sqlite is not None and sqlite.HasField("sqlite") else "",
+    )
+
+    verdict_nodes = []
+    if placement.verdict_step:
+        verdict = RunVerdict(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            model_run=trainer.outputs["model_run"],
+            evaluation=evaluator.outputs["evaluation"],
+            blessing=evaluator.outputs["blessing"],
+            pushed_model=pusher.outputs["pushed_model"],
+            serving_blessing=serving_check.outputs["blessing"],
+            baseline=baseline,
+        )
+        verdict.add_upstream_node(report)  # the report exists even when the verdict fails the run
+        verdict_nodes.append(verdict)
 
     textrnn_pipeline = tfx.dsl.Pipeline(
         pipeline_name=options.pipeline_name,
         pipeline_root=placement.pipeline_root,
         components=[
             example_gen, schema_gen, statistics_gen, example_validator, anomalies_gate,
-            transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, serving_check, pusher,
+            transform, *tuner_nodes, *glove_nodes, trainer, baseline_node, evaluator, serving_check, pusher, report,
             *verdict_nodes,
         ],
         enable_cache=options.cache and placement.cache,

@@ -146,6 +146,34 @@ ensure_serving_venv() {
   export TEXTRNN_SERVING_PYTHON="$SIDE_VENV/bin/python"
 }
 
+# Debian's chromium, which the page tests drive headless (tests/browser.py); its path as run_env sees it is
+# exported as TEXTRNN_CHROMIUM (bwrap keeps the environment, so it reaches pytest). Installed with apt once:
+# into the userland, or natively on a Debian 13 host as root.
+ensure_chromium() {
+  local path=/usr/bin/chromium
+  if native_ok; then
+    if [ ! -x "$path" ]; then
+      grep -qx 'ID=debian' /etc/os-release 2>/dev/null && [ -x "$(command -v apt-get)" ] \
+        || die "the page tests need Debian's chromium at $path: install it (or run on Debian 13, where it is installed here)."
+      [ "$(id -u)" = 0 ] || die "the page tests need Debian's chromium: run 'sudo apt-get install chromium' once, then rerun."
+      say "installing chromium from Debian's packages (once)"
+      apt-get -qq update && DEBIAN_FRONTEND=noninteractive \
+        apt-get -qq install -y --no-install-recommends chromium >/dev/null \
+        || die "installing chromium failed (see above)."
+    fi
+  else
+    ensure_host_tools
+    ensure_rootfs
+    if [ ! -x "$ROOTFS$path" ]; then
+      say "installing chromium into the userland (once)"
+      in_userland bash -c 'apt-get -qq -o APT::Sandbox::User=root update && DEBIAN_FRONTEND=noninteractive \
+        apt-get -qq -o APT::Sandbox::User=root install -y --no-install-recommends chromium >/dev/null' \
+        || die "installing chromium into the userland failed (see above)."
+    fi
+  fi
+  export TEXTRNN_CHROMIUM="$path"
+}
+
 # Runs a command with the venv first on PATH; the fetched dataset is kept in the cache, outside the userland.
 textrnn_env() {
   ensure_venv

@@ -1,6 +1,7 @@
 """Shared fixtures: the real dataset (from ../shared/data), small slices of it, and the end-to-end runs that
 several modules only read."""
 import glob
+import json
 import tempfile
 import os
 import pathlib
@@ -93,13 +94,33 @@ INVALID_RECORDS = [
 ]
 
 
+# Markup that must reach the run report as text (tests/test_run_report.py), in a file whose name is markup too:
+# five copies of a headline in the eval split (the top value of its headline statistics), one in the test split
+# and one invalid record. TFX's hash of the headline puts each in its split.
+MARKUP = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+UNTRUSTED_FILE = "untrusted <img src=x onerror=alert(3)>.jsonl"
+UNTRUSTED_RECORDS = ([{"headline": f"{MARKUP} area man 8", "is_sarcastic": 1}] * 5
+                     + [{"headline": f"{MARKUP} area man 6", "is_sarcastic": 1}, {"headline": MARKUP, "is_sarcastic": 7}])
+E2E_QUARANTINED = len(INVALID_RECORDS) + 1
+
+
 @pytest.fixture(scope="session")
 def e2e_input_dir(headlines_1500, tmp_path_factory) -> pathlib.Path:
-    """The 1,500 real headlines and three invalid records (quarantined by --skip-invalid)."""
+    """The 1,500 real headlines, three invalid records (quarantined by --skip-invalid) and UNTRUSTED_FILE."""
     input_dir = tmp_path_factory.mktemp("input")
     (input_dir / "headlines.json").write_bytes((headlines_1500 / "headlines.json").read_bytes())
     (input_dir / "more.jsonl").write_bytes(b"\n".join(INVALID_RECORDS) + b"\n")
+    (input_dir / UNTRUSTED_FILE).write_text("".join(json.dumps(r) + "\n" for r in UNTRUSTED_RECORDS))
     return input_dir
+
+
+@pytest.fixture(scope="session")
+def test_artifacts() -> pathlib.Path:
+    """Where tests keep what people look at after a run (screenshots): $TEXTRNN_TEST_ARTIFACTS, else
+    .test-artifacts/ in the checkout."""
+    folder = pathlib.Path(os.environ.get("TEXTRNN_TEST_ARTIFACTS") or pathlib.Path(__file__).parent.parent / ".test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # The settings of the end-to-end run, as `textrnn run` flags; tests/test_tfx_cli.py gives them as variables.

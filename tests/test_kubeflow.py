@@ -6,6 +6,8 @@ import dataclasses
 import importlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -24,11 +26,11 @@ IMAGE = "registry.example.com/textrnn:test"
 DEFAULTS = ClusterOptions()  # the cluster settings' defaults
 PIPELINE_ROOT = "gs://textrnn-test/pipeline_root"
 DATA_ROOT = "gs://textrnn-test/data"
-ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+ENTRYPOINT = ["python", "-m", "textrnn.kubeflow.container_entrypoint"]
 DRIVER = ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]
 TASKS = {
     "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunVerdict",
+    "Transform", "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunReport", "RunVerdict",
 }
 
 
@@ -77,8 +79,12 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
     baseline = tasks["Evaluator"].inputs.artifacts["baseline_model"].task_output_artifact
     assert (baseline.producer_task, baseline.output_artifact_key) == ("LatestPushedModel", "baseline")
     assert not [t for t in tasks.values() if "resolver" in t.component_ref.name.lower()]
+    # The report comes after the push, and before RunVerdict, which fails a run whose model was not pushed.
+    assert set(tasks["RunReport"].dependent_tasks) == {"JsonExampleGen", "StatisticsGen", "ImportSchemaGen",
+                                                       "ExampleValidator", "Trainer", "LatestPushedModel",
+                                                       "Evaluator", "ServingCheck", "Pusher"}
     assert set(tasks["RunVerdict"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel",
-                                                        "Evaluator", "ServingCheck", "Pusher"}
+                                                        "Evaluator", "ServingCheck", "Pusher", "RunReport"}
     trainer_examples = tasks["Trainer"].inputs.artifacts["examples"].task_output_artifact
     assert (trainer_examples.producer_task, trainer_examples.output_artifact_key) == ("Transform", "transformed_examples")
     # KFP's open-source backend reads only `runtimeValue.constant` (schema 2.1), not the deprecated constantValue.
@@ -104,6 +110,7 @@ def test_every_component_runs_the_image_through_the_tfx_entrypoint(compiled):
         assert container.args[0] == "--executor_class_path" and "{{$}}" in container.args
         import_utils.import_class_by_path(container.args[1])  # the executor imports from the installed package
     assert _container(deployment, "JsonExampleGen").args[1] == "textrnn.components.json_example_gen.Executor"
+    assert _container(deployment, "RunReport").args[1] == "textrnn.components.run_report.RunReport_Executor"
     assert _container(deployment, "Trainer").args[1] == "tfx.components.trainer.executor.GenericExecutor"
     assert _container(deployment, "Evaluator").args[1] == "textrnn.components.baseline_evaluator.Executor"
     driver = _container(deployment, "JsonExampleGen").lifecycle.pre_cache_check
@@ -191,6 +198,27 @@ def test_runner_and_command_compile_the_same_spec_from_the_local_factory(compile
     assert options.glove_dir == DEFAULTS.glove_dir and options.schema_file == "/opt/textrnn/schema.pbtxt"
     with open(output) as a, open(path) as b:
         assert yaml.safe_load(a) == yaml.safe_load(b)
+
+
+def test_the_report_is_kubeflows_html_artifact_which_the_entrypoint_imports(compiled):
+    """Kubeflow Pipelines' UI renders artifacts of its type `system.HTML` (the artifact URI is the page); TFX's
+    launcher imports each artifact class by that name, which the entrypoint registers."""
+    from tfx.utils import import_utils
+
+    from textrnn.components.run_report import HTML
+
+    _, spec, _ = compiled
+    report = spec.components["RunReport"].output_definitions.artifacts["report"].artifact_type
+    assert yaml.safe_load(report.instance_schema)["title"] == "system.HTML"
+    result = subprocess.run(
+        [sys.executable, "-c", "import runpy, sys; sys.argv = ['entrypoint', '--help']; "
+         "runpy.run_module('textrnn.kubeflow.container_entrypoint', run_name='__main__')"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--executor_class_path" in result.stdout, result.stderr[-2000:]
+    from textrnn.kubeflow.container_entrypoint import register_system_types
+
+    register_system_types()
+    assert import_utils.import_class_by_path("system.HTML") is HTML
 
 
 def test_local_pipeline_gets_no_platform_config(tmp_path):

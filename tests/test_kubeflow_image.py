@@ -34,7 +34,7 @@ FIRST_RUN_BOUND = 5.0
 IMPOSSIBLE_TOLERANCE = -1.0
 PROBE = "import os, sys, textrnn; print(textrnn.__file__, os.getuid(), '%d.%d' % sys.version_info[:2])"
 TASKS = ["JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
-         "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunVerdict"]
+         "Trainer", "LatestPushedModel", "Evaluator", "ServingCheck", "Pusher", "RunReport", "RunVerdict"]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,19 @@ def test_first_run_is_held_to_the_bound_alone_and_pushes(two_runs):
     pushed = _pushed(first)
     assert pushed and os.path.basename(pushed).isdigit()
     assert f"pushed to: {pushed}" in verdict
+    # The run's page: the report artifact's URI is the HTML file itself, as Kubeflow's UI reads system.HTML.
+    page = _report(first)
+    assert f"blessed and pushed as version {os.path.basename(pushed)}" in page
+    assert f"textrnn run kubeflow {os.path.basename(first.root)}" in page
+
+
+def _report(launcher) -> str:
+    from textrnn.components.run_report import GENERATOR
+
+    with open(launcher.outputs["RunReport"]["report"].uri) as f:
+        page = f.read()
+    assert page.startswith(GENERATOR)
+    return page
 
 
 def test_second_run_is_gated_against_the_first_runs_pushed_model(two_runs):
@@ -165,6 +178,7 @@ def test_second_run_is_gated_against_the_first_runs_pushed_model(two_runs):
         # Refused: RunVerdict, the last task, fails with the reason `textrnn run` prints; nothing is pushed.
         assert failure is not None and failure[0] == "RunVerdict"
         assert "ModelNotBlessedError: not blessed: binary_crossentropy" in failure[1]
+        assert "not blessed: binary_crossentropy" in _report(second)  # written before RunVerdict failed the run
         assert "is worse than the latest blessed model's" in failure[1]
         assert _pushed(second) is None
         assert os.listdir(os.path.dirname(first_pushed)) == [os.path.basename(first_pushed)]

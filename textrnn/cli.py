@@ -309,6 +309,42 @@ def score_headlines(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- textrnn report ----------------------------------------------------------------------------------------------
+
+
+def _add_report(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report", parents=[_common_flags()], help="write a run's report.html (the page every run writes)",
+        description="Builds the self-contained report page of a run recorded under the output root (default the "
+                    "newest) from its ML Metadata and artifacts, as the RunReport component does at the end of a run.")
+    _output_flags(parser)
+    parser.add_argument("--run", metavar="RUN_ID", help="the run's id, as `textrnn run` printed it (default: the newest)")
+    parser.add_argument("--output", metavar="FILE",
+                        help="where to write the page (default <output root>/report-<run id>.html); only a textrnn "
+                             "report is ever replaced")
+    parser.set_defaults(command=write_report)
+
+
+def write_report(args: argparse.Namespace) -> int:
+    """`textrnn report`: one run's page, from ML Metadata."""
+    from textrnn.components import run_report
+    from textrnn.components.output_layout import metadata_path
+
+    options = _output_options(args)
+    output_root = os.path.abspath(options.output_root)
+    store = metadata_path(output_root, options.pipeline_name)
+    if not os.path.exists(store):
+        raise TextrnnError(f"no run of pipeline '{options.pipeline_name}' is recorded under {output_root}")
+    try:
+        text, run_id = run_report.report_from_metadata(store, args.run, summary_dir=output_root)
+    except LookupError as error:  # no such run
+        raise TextrnnError(str(error)) from None
+    path = args.output or os.path.join(output_root, f"report-{run_id.replace(':', '-')}.html")
+    run_report.write_page(path, text)
+    print(path)
+    return 0
+
+
 # --- textrnn compile-kubeflow ------------------------------------------------------------------------------------
 
 
@@ -348,7 +384,8 @@ def compile_kubeflow(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textrnn", description=__doc__.split("\n\n")[0])
     subparsers = parser.add_subparsers(dest="subcommand", required=True)
-    for add in (_add_run, _add_settings, _add_prune, _add_presets, _add_data, _add_glove_coverage, _add_predict, _add_compile_kubeflow):
+    for add in (_add_run, _add_settings, _add_prune, _add_presets, _add_data, _add_glove_coverage, _add_predict, _add_report,
+                _add_compile_kubeflow):
         add(subparsers)
     return parser
 

@@ -38,8 +38,8 @@ DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
 TRAINING_COMPONENTS = ("Trainer", "Tuner")
 # Components that run in every local run even when TFX's cache holds a matching execution: each run trains,
 # judges and pushes its own model (a cached Pusher would report an earlier push as this run's; a cached serving
-# check would compare with the version served back then).
-ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher")
+# check would compare with the version served back then; a cached report would be an earlier run's).
+ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher", "RunReport")
 
 # --- exit status of a run ----------------------------------------------------------------------------------------
 # The Evaluator did not bless the model, so nothing was pushed; 1 is any error and 2 a usage error.
