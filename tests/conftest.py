@@ -18,9 +18,11 @@ TWITTER_25D_SUBSET = SHARED_DATA / "glove" / "glove.twitter.27B.25d.subset11925.
 
 # Modules whose tests share session fixtures run on one pytest-xdist worker (each module is a group of its own
 # otherwise, so that its module fixtures are made once).
-SHARED_GROUPS = {"test_pipeline_e2e": "end_to_end_run", "test_tfx_cli": "end_to_end_run"}
+SHARED_GROUPS = {"test_pipeline_e2e": "end_to_end_run", "test_tfx_cli": "end_to_end_run",
+                 "test_run_report": "end_to_end_run"}
 # The longest modules first (seconds on 2 cores), so that no worker starts one of them at the end.
-LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e", "test_tfx_cli", "test_serving_runtime",
+LONGEST_FIRST = ("test_kubeflow_image", "test_reliability", "test_pipeline_e2e", "test_tfx_cli", "test_run_report",
+                 "test_serving_runtime",
                  "test_serving_check", "test_glove_pipeline", "test_portable_runner", "test_anomalies_gate",
                  "test_kubeflow", "test_tuner", "test_packaging")
 
@@ -95,12 +97,12 @@ INVALID_RECORDS = [
 
 
 # Markup that must reach the run report as text (tests/test_run_report.py), in a file whose name is markup too:
-# five copies of a headline in the eval split (the top value of its headline statistics), one in the test split
-# and one invalid record. TFX's hash of the headline puts each in its split.
+# five copies of a headline that TFX's hash puts in the train split (the top value of its headline statistics;
+# eval and test stay those of headlines_1500, which the second run scores) and one invalid record.
 MARKUP = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 UNTRUSTED_FILE = "untrusted <img src=x onerror=alert(3)>.jsonl"
-UNTRUSTED_RECORDS = ([{"headline": f"{MARKUP} area man 8", "is_sarcastic": 1}] * 5
-                     + [{"headline": f"{MARKUP} area man 6", "is_sarcastic": 1}, {"headline": MARKUP, "is_sarcastic": 7}])
+UNTRUSTED_HEADLINE = f"{MARKUP} area man 0"
+UNTRUSTED_RECORDS = [{"headline": UNTRUSTED_HEADLINE, "is_sarcastic": 1}] * 5 + [{"headline": MARKUP, "is_sarcastic": 7}]
 E2E_QUARANTINED = len(INVALID_RECORDS) + 1
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 COMPONENTS = {
     "JsonExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "ServingCheck", "Pusher",
+    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "ServingCheck", "Pusher", "RunReport",
 }
 HEADLINES = [
     "thirtysomething scientists unveil doomsday clock of hair loss",
@@ -43,10 +43,10 @@ def test_every_component_completed_in_mlmd(pipeline_run):
 
 def test_progress_and_summary_are_shown(pipeline_run):
     output_root, result = pipeline_run
-    assert "[1/11] ImportSchemaGen running" in result.stderr and "[2/11] JsonExampleGen running" in result.stderr
+    assert "[1/12] ImportSchemaGen running" in result.stderr and "[2/12] JsonExampleGen running" in result.stderr
     assert "Pusher finished" in result.stderr
     assert "blessed: yes" in result.stdout
-    assert "quarantined records: 3" in result.stdout
+    assert f"quarantined records: {E2E_QUARANTINED}" in result.stdout
     summary = json.loads(open(glob.glob(str(output_root / "summary-*.json"))[0]).read())
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_examples"] > 100
     assert len(summary["demo"]) == 5 and all(0.0 <= d["probability"] <= 1.0 for d in summary["demo"])

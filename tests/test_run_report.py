@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from browser import HeadlessChromium
-from conftest import MARKUP, UNTRUSTED_FILE
+from conftest import MARKUP, UNTRUSTED_FILE, UNTRUSTED_HEADLINE
 
 # The sections a blessed single-model run without GloVe or Tuner has, by element id.
 SECTIONS = ("header", "pipeline", "data", "checks", "quarantine", "training", "evaluation", "gated-metrics", "slices",
@@ -141,7 +141,9 @@ def test_markup_in_headlines_and_file_names_shows_as_text_and_never_runs(report_
     assert visit.evaluate("document.querySelectorAll('[onerror], img[src=\"x\"]').length") == 0
     assert visit.dialogs == []
     text = visit.text()
-    assert f"{MARKUP} area man 8 (5)" in text  # the eval split's most frequent headline, in its statistics
+    # The train split's most frequent headline, in its statistics (TFDV's sketch counts about 5).
+    statistics = visit.evaluate("[...document.querySelectorAll('table.statistics')].map(t => t.innerText).join()")
+    assert f"{UNTRUSTED_HEADLINE} (" in statistics
     assert UNTRUSTED_FILE in text  # the quarantined record's file
     assert json.dumps({"headline": MARKUP, "is_sarcastic": 7}) in text  # and the record itself
     with open(report) as f:
@@ -165,7 +167,7 @@ def test_report_command_rebuilds_an_older_run_of_a_root_with_two_runs(worse_run,
     assert visit.evaluate("document.getElementById('verdict').textContent") == f"blessed and pushed as version {version}"
     loss = visit.evaluate("document.querySelector('[data-metric=binary_crossentropy]').textContent")
     assert loss == f"{first_summary['eval_metrics']['binary_crossentropy']:.4f}"
-    assert "preset default" in visit.text().replace("\t", " ")
+    assert "preset\ndefault; changed: " in visit.text()
 
     # The newest run by default, into the root, replacing the page its run wrote there.
     result = subprocess.run([textrnn_bin, "report", "--output-root", str(second_root)],
