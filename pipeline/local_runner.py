@@ -4,8 +4,8 @@
     tfx run create --engine local --pipeline_name textrnn
 
 `run_local(options)` takes the output root's run lock, fetches the dataset (or uses the input folder), picks the
-Beam arguments, runs the pipeline with LocalDagRunner, builds the summary, writes `summary-<run id>.json`,
-applies the retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
+Beam arguments, runs the pipeline with LocalDagRunner, builds the summary, writes `summary-<run id>.json` and
+copies the RunReport's page to `report-<run id>.html` beside it, applies the retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
 model was blessed and pushed, 3 (contract.NOT_BLESSED_EXIT_CODE) when the Evaluator did not bless it or the
 serving check (components/serving_check.py) refused it. Run as a
 file, it reads every setting from the TEXTRNN_* environment variables (see `textrnn settings`), prints the

@@ -243,13 +243,9 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         ),
     ).with_id("Pusher")
 
-    # The run's report.html (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
-    sqlite = placement.metadata_connection_config
-    report = RunReport(
+    # What the run's end reads: its data, model, verdicts and push.
+    run_outputs = dict(
         examples=example_gen.outputs["examples"],
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"],
-        anomalies=example_validator.outputs["anomalies"],
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
         evaluation=evaluator.outputs["evaluation"],
@@ -257,6 +253,14 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         serving_blessing=serving_check.outputs["blessing"],
         pushed_model=pusher.outputs["pushed_model"],
         baseline=baseline,
+    )
+    # The run's report.html (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
+    sqlite = placement.metadata_connection_config
+    report = RunReport(
+        **run_outputs,
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
         **baseline_statistics,
         **({"coverage": glove_nodes[0].outputs["coverage"]} if glove_nodes else {}),
         **({"tuner_results": tuner_nodes[0].outputs["tuner_results"],
@@ -268,16 +272,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
 
     verdict_nodes = []
     if placement.verdict_step:
-        verdict = RunVerdict(
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            model_run=trainer.outputs["model_run"],
-            evaluation=evaluator.outputs["evaluation"],
-            blessing=evaluator.outputs["blessing"],
-            pushed_model=pusher.outputs["pushed_model"],
-            serving_blessing=serving_check.outputs["blessing"],
-            baseline=baseline,
-        )
+        verdict = RunVerdict(**run_outputs)
         verdict.add_upstream_node(report)  # the report exists even when the verdict fails the run
         verdict_nodes.append(verdict)
 
