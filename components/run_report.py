@@ -35,6 +35,7 @@ from tfx.types.value_artifact import ValueArtifact
 
 from textrnn.components.glove_coverage import GloveCoverageReport
 from textrnn.components.run_record import RunRecord, custom_property
+from textrnn.errors import TextrnnError
 
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
@@ -505,6 +506,11 @@ def report_from_metadata(metadata_path: str, run_id: Optional[str] = None, summa
 
     record = (run_record.read_run(metadata_path, run_id) if run_id
               else run_record.latest_run(metadata_path))
+    pruned = sorted(node for node, outputs in record.outputs.items()
+                    if any(a.state in (a.MARKED_FOR_DELETION, a.DELETED) for a in outputs.values()))
+    if pruned:
+        raise TextrnnError(f"the outputs of run {record.run_id} ({', '.join(pruned)}) were pruned; the report it "
+                           f"wrote when it ran, report-{record.run_id.replace(':', '-')}.html, is kept")
     record.outputs["baseline"] = record.outputs.get("latest_blessed_model_resolver", {})
     settings = json.loads(record.properties.get("RunReport", {}).get(SETTINGS_PROPERTY, "{}"))
     summary_file = summary_dir and os.path.join(summary_dir, f"summary-{record.run_id.replace(':', '-')}.json")
@@ -524,8 +530,6 @@ def write_page(path: str, text: str) -> None:
         with tf.io.gfile.GFile(path, "rb") as f:
             start = f.read(len(GENERATOR.encode()))
         if start and start != GENERATOR.encode():
-            from textrnn.errors import TextrnnError
-
             raise TextrnnError(f"{path} exists and is not a textrnn report; choose another --output")
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(text)

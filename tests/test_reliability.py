@@ -34,7 +34,8 @@ def textrnn_run(textrnn_bin, data, root, *extra, wait=True):
 
 
 def summary_of(root, result):
-    path = result.stdout.strip().splitlines()[-1].split("summary written to ", 1)[1]
+    [path] = [line.split("summary written to ", 1)[1] for line in result.stdout.splitlines()
+              if line.startswith("summary written to ")]
     with open(os.path.join(root, os.path.basename(path))) as f:
         return json.load(f)
 
