@@ -78,6 +78,9 @@ class TrainingConfig:
     learning_rate: float = setting_field(1e-3, "Adam's learning rate.")
     beta_1: float = setting_field(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
     beta_2: float = setting_field(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
+    row_wise_embedding_updates: bool = setting_field(
+        False, "Adam updates only the embedding rows each batch looks up, and their moments (lazy Adam: rows a "
+               "batch does not use keep their moments undecayed) instead of the whole table every step.")
     batch_size: int = setting_field(64, "Headlines per training and validation batch.")
     # Length buckets (models/batching.py) pad each batch only as far as it needs, which is most of the speed.
     bucket_window: int = setting_field(

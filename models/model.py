@@ -11,6 +11,7 @@ from textrnn.models.attention_pooling import AttentionPooling
 from textrnn.models.char_cnn import CharCNN
 from textrnn.models.config import ModelConfig
 from textrnn.models.masked_max_pooling import MaskedMaxPooling
+from textrnn.models.row_wise_adam import RowWiseAdam
 from textrnn.preprocessing import features
 
 
@@ -190,10 +191,12 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
 
 
 def compile_model(model: keras.Model, config: ModelConfig) -> None:
-    """Adam with the config's learning rate and betas, binary cross-entropy, accuracy."""
+    """Adam with the config's learning rate and betas (row-wise on the embedding with
+    `row_wise_embedding_updates`: models/row_wise_adam.py), binary cross-entropy, accuracy."""
     training = config.training
+    adam = RowWiseAdam if training.row_wise_embedding_updates else keras.optimizers.Adam
     model.compile(
-        optimizer=keras.optimizers.Adam(training.learning_rate, beta_1=training.beta_1, beta_2=training.beta_2),
+        optimizer=adam(training.learning_rate, beta_1=training.beta_1, beta_2=training.beta_2),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
