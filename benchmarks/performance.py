@@ -20,6 +20,9 @@
    side in one process. `--ensemble-serving SINGLE ENSEMBLE [ENSEMBLE ...]` (pushed version folders, e.g. those
    of the accuracy benchmark's `default` and `best` runs) measures only this section and rewrites it in the
    report.
+8. Serving check: `--serving-check SUMMARY ...` measures the check's figures for those runs' pushed models.
+9. Row-wise embedding updates: `--row-wise REPEATS` runs the Trainer with Adam on the whole embedding table and
+   with row-wise updates, interleaved, and reports each pairing's ratio (median, min, max).
 """
 import argparse
 import glob
@@ -255,6 +258,53 @@ def serving_check_figures(summary_paths, repeats: int = 3, conditions: str = "")
     return "\n".join(out) + "\n"
 
 
+ROW_WISE_SECTION = "## 9. Row-wise embedding updates: Trainer throughput, interleaved"
+ROW_WISE_VARIANTS = (("Adam on the whole table (the default)", []),
+                     ("row-wise embedding updates", ["--row-wise-embedding-updates"]))
+
+
+def row_wise_comparison(work: str, epochs: int, repeats: int, conditions: str = "") -> str:
+    """Section 9: the `default` Trainer's steady training examples/s with Adam on the whole embedding table (A)
+    and with row-wise updates (B), run A, B, A, B, ... `repeats` times each on one output root (the data
+    components cached after a first, unmeasured run); each B against the A just before it, median, min and max
+    of those ratios, and the useful FLOP/s of each (as section 5 counts them) against this machine's peak."""
+    config = ModelConfig()
+    root = os.path.join(work, f"row-wise-{time.time_ns()}")
+    run_pipeline(root, 1, ["--seed", "0"])  # fills the cache: the measured runs differ only from the Trainer on
+    measured = {label: [] for label, _ in ROW_WISE_VARIANTS}
+    train_ids = None
+    for _ in range(repeats):
+        for label, flags in ROW_WISE_VARIANTS:
+            record, history, _, _ = run_pipeline(root, epochs, ["--seed", "0", *flags])
+            if train_ids is None:
+                train_ids = split_ids(record.output("Transform", "transformed_examples").uri, "train",
+                                      config.tokenizer.max_length)
+            measured[label].append(steady_examples_per_second(history, len(train_ids)))
+    (base_label, _), (row_label, _) = ROW_WISE_VARIANTS
+    ratios = [b / a for a, b in zip(measured[base_label], measured[row_label])]
+    steps = steps_per_example(train_ids, config)
+    per_step, dense, _ = lstm_flops_per_step(config)
+    useful = 3 * (steps["real tokens"] * per_step + dense)
+    peak, peak_line = peak_flops()
+    out = [ROW_WISE_SECTION, "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores: `textrnn run --epochs {epochs}` "
+           f"(early stopping off, seed 0) with each variant, interleaved A, B, A, B, ... ({repeats} each) on one "
+           "output root; training examples per second over the epochs after the first, validation included"
+           + (f"; {conditions}" if conditions else "") + ".", "",
+           "| variant | examples/s, each run in order | median | useful FLOP/s (median), share of peak |",
+           "| --- | --- | --- | --- |"]
+    for label, _ in ROW_WISE_VARIANTS:
+        values = measured[label]
+        median = float(np.median(values))
+        out.append(f"| {label} | {', '.join(f'{v:.0f}' for v in values)} | {median:.0f} | "
+                   f"{useful * median / 1e9:.2f} GFLOP/s, {useful * median / peak:.1%} |")
+    out += ["", f"Row-wise against the whole table, each B over the A run just before it: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}; median {np.median(ratios):.2f}, min (the worst pairing) "
+            f"{min(ratios):.2f}, max {max(ratios):.2f}. Useful FLOPs per example {useful:,.0f} (section 5); peak "
+            f"{peak_line} = {peak / 1e9:.1f} GFLOP/s."]
+    return "\n".join(out) + "\n"
+
+
 def replace_section(report: str, heading: str, section: str) -> str:
     """`report` with the section under `heading` (up to the next "## " heading) replaced by `section`, or
     `section` appended."""
@@ -306,7 +356,10 @@ def main(argv=None):
     parser.add_argument("--serving-check", nargs="+", metavar="SUMMARY",
                         help="only measure section 8 on the pushed models of these runs (their summary-*.json) and "
                              "rewrite it in the report")
-    parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (sections 7, 8)")
+    parser.add_argument("--row-wise", type=int, metavar="REPEATS",
+                        help="only measure section 9 (row-wise embedding updates against Adam on the whole table, "
+                             "REPEATS runs of each, interleaved) and rewrite it in the report")
+    parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (sections 7-9)")
     args = parser.parse_args(argv)
     if args.ensemble_serving is not None and len(args.ensemble_serving) < 2:
         parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
@@ -320,6 +373,16 @@ def main(argv=None):
         section = ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
         with open(path) as f:
             report = replace_section(f.read(), ENSEMBLE_SECTION, section)
+        with open(path, "w") as f:
+            f.write(report)
+        print(section)
+        return 0
+
+    if args.row_wise:
+        path = os.path.join(args.output_dir, "performance.md")
+        section = row_wise_comparison(os.path.abspath(args.work_dir), args.epochs, args.row_wise, args.conditions)
+        with open(path) as f:
+            report = replace_section(f.read(), ROW_WISE_SECTION, section)
         with open(path, "w") as f:
             f.write(report)
         print(section)
@@ -372,7 +435,7 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "performance.md")
     earlier = open(path).read() if os.path.exists(path) else ""
-    for heading in (ENSEMBLE_SECTION, SERVING_CHECK_SECTION):  # measured on their own (see the flags): kept
+    for heading in (ENSEMBLE_SECTION, SERVING_CHECK_SECTION, ROW_WISE_SECTION):  # measured on their own: kept
         if heading in earlier:
             kept = earlier.split(heading, 1)[1].split("\n## ", 1)[0]
             report = replace_section(report, heading, heading + kept)
