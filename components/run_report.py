@@ -57,7 +57,8 @@ REPORT_INPUTS = {
     "tuner_results": ("Tuner", "tuner_results"),
     "best_hyperparameters": ("Tuner", "best_hyperparameters"),
 }
-# The report's own settings property (JSON: preset, settings_changed, data_source) among its exec properties.
+# The report's own settings property (JSON: preset, settings_changed, data_source, data_expectations) among its
+# exec properties.
 SETTINGS_PROPERTY = "run_settings"
 # The first bytes of every page this module writes; `write_page` replaces only files that start with them.
 GENERATOR = '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="generator" content="textrnn report">'
@@ -418,6 +419,7 @@ def collect(record: RunRecord, summary: dict, settings: dict, serving_model=None
     if examples is not None:
         page["records"] = custom_property(examples, "records")
         page["quarantine"] = [vars(r) for r in read_quarantine(examples.uri)]
+        page["quarantine_shown"] = QUARANTINE_SHOWN
     statistics = record.output(*REPORT_INPUTS["statistics"])
     page["statistics"] = statistics_tables(tfx_artifact(statistics, standard_artifacts.ExampleStatistics)) \
         if statistics is not None else None
@@ -489,9 +491,7 @@ def build_report(record: RunRecord, settings: Optional[dict] = None, now: Option
     settings = dict(settings or {})
     model_dir = run_summary.served_model_dir(record)
     serving_model = tf.saved_model.load(model_dir) if model_dir and tf.io.gfile.exists(model_dir) else None
-    examples = record.output(*REPORT_INPUTS["examples"])
-    summary = run_summary.build_summary(record, serving_model=serving_model) if serving_model is not None and examples is not None \
-        else run_summary.build_summary(record)
+    summary = run_summary.build_summary(record, serving_model=serving_model)
     for key in ("preset", "settings_changed"):
         if key in settings:
             summary[key] = settings[key]

@@ -28,7 +28,8 @@ def test_every_value_from_the_data_is_escaped():
     text = run_report.render(_minimal_page(
         summary={"run_id": MARKUP, "test_accuracy": 0.5, "test_examples": 2,
                  "demo": [{"headline": MARKUP, "probability": 0.9, "from_test_split": True}]},
-        quarantine=[{"source": f"/data/{UNTRUSTED_FILE}", "line": 1, "problem": MARKUP, "raw": MARKUP}]))
+        quarantine=[{"source": f"/data/{UNTRUSTED_FILE}", "line": 1, "problem": MARKUP, "raw": MARKUP}],
+        quarantine_shown=20))
     assert "<script>" not in text and "<img src=x" not in text
     assert text.count("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;") == 5
     assert "untrusted &lt;img src=x onerror=alert(3)&gt;.jsonl" in text
