@@ -15,7 +15,7 @@ Example:
 >>> optimizer = RowWiseAdam(learning_rate=0.1)
 >>> import tensorflow as tf
 >>> optimizer.apply([tf.IndexedSlices(tf.ones((1, 2)), tf.constant([2]), tf.constant([4, 2]))], [table])
->>> np.round(keras.ops.convert_to_numpy(table), 3).tolist()  # only row 2 moved
+>>> np.round(keras.ops.convert_to_numpy(table).astype(float), 3).tolist()  # only row 2 moved
 [[1.0, 1.0], [1.0, 1.0], [0.9, 0.9], [1.0, 1.0]]
 """
 import keras
