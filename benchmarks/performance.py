@@ -365,34 +365,22 @@ def main(argv=None):
         parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
     from textrnn.pipeline import data
 
+    # Sections measured on their own: one is measured and rewritten in the report, the others kept.
+    section = None
     if args.ensemble_serving:
         dataset_dir = data.ensure_dataset()
         headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
-        path = os.path.join(args.output_dir, "performance.md")
         single_dir, *ensemble_dirs = args.ensemble_serving
-        section = ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
-        with open(path) as f:
-            report = replace_section(f.read(), ENSEMBLE_SECTION, section)
-        with open(path, "w") as f:
-            f.write(report)
-        print(section)
-        return 0
-
-    if args.row_wise:
+        heading, section = ENSEMBLE_SECTION, ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
+    elif args.row_wise:
+        heading, section = ROW_WISE_SECTION, row_wise_comparison(
+            os.path.abspath(args.work_dir), args.epochs, args.row_wise, args.conditions)
+    elif args.serving_check:
+        heading, section = SERVING_CHECK_SECTION, serving_check_figures(args.serving_check, conditions=args.conditions)
+    if section is not None:
         path = os.path.join(args.output_dir, "performance.md")
-        section = row_wise_comparison(os.path.abspath(args.work_dir), args.epochs, args.row_wise, args.conditions)
         with open(path) as f:
-            report = replace_section(f.read(), ROW_WISE_SECTION, section)
-        with open(path, "w") as f:
-            f.write(report)
-        print(section)
-        return 0
-
-    if args.serving_check:
-        path = os.path.join(args.output_dir, "performance.md")
-        section = serving_check_figures(args.serving_check, conditions=args.conditions)
-        with open(path) as f:
-            report = replace_section(f.read(), SERVING_CHECK_SECTION, section)
+            report = replace_section(f.read(), heading, section)
         with open(path, "w") as f:
             f.write(report)
         print(section)
