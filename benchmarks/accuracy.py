@@ -33,6 +33,7 @@ from textrnn.components.run_summary import split_predictions
 # Bins of expected calibration error: equal widths of confidence (the larger of p and 1 - p) from 0.5 to 1.
 CALIBRATION_BINS = 10
 LATENCY_CALLS = 300
+THROUGHPUT_BATCH, THROUGHPUT_CALLS = 256, 30
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
@@ -47,7 +48,9 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "pushed model's probabilities on the test split; Trainer time is the Trainer component's wall time (all of an "
           "ensemble's models; a Tuner's search runs before it and counts in the pipeline wall time); serving p50 is the median of "
           f"{LATENCY_CALLS} one-headline requests to the pushed SavedModel's `headlines` signature in the benchmark's "
-          "process, on CPU. A dash: the row was measured before the column existed. Ensembles list each model's "
+          f"process, on CPU, and throughput the headlines per second of the median of {THROUGHPUT_CALLS} requests of "
+          f"{THROUGHPUT_BATCH} test headlines; size is the pushed SavedModel's folder on disk. A distilled "
+          "preset's examples/s counts its altered copies, its Trainer time includes its teacher's. A dash: the row was measured before the column existed. Ensembles list each model's "
           "epochs in square brackets.")
 
 # The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
@@ -104,13 +107,28 @@ def serving_latency_ms(saved_model, headline: str, calls: int = LATENCY_CALLS) -
     return float(np.median(seconds) * 1000)
 
 
+def serving_throughput(saved_model, headlines, calls: int = THROUGHPUT_CALLS) -> float:
+    """Headlines per second of `headlines` signature requests of `THROUGHPUT_BATCH` headlines (median call)."""
+    request = saved_model.signatures[HEADLINES_SIGNATURE]
+    batch = tf.constant(list(headlines[:THROUGHPUT_BATCH]))
+    seconds = time_calls(lambda h: request(headline=h)[OUTPUT_KEY].numpy(), batch, calls)
+    return float(len(batch) / np.median(seconds))
+
+
+def disk_megabytes(folder: str) -> float:
+    return sum(os.path.getsize(os.path.join(d, name)) for d, _, names in os.walk(folder) for name in names) / 2**20
+
+
 def test_split_quality(pushed_dir: str, examples_uri: str) -> dict:
-    """Test AUC, expected calibration error and serving latency (batch 1) of a pushed model."""
+    """Test AUC, expected calibration error, serving latency (batch 1) and throughput (batch 256) of a pushed
+    model, and its size on disk."""
     saved_model = tf.saved_model.load(pushed_dir)
     probabilities, labels, headlines = split_predictions(saved_model, examples_uri)
     return {"test_auc": float(roc_auc_score(labels, probabilities)),
             "test_ece": expected_calibration_error(probabilities, labels),
-            "serving_p50_ms": serving_latency_ms(saved_model, headlines[0].decode())}
+            "serving_p50_ms": serving_latency_ms(saved_model, headlines[0].decode()),
+            "serving_batch256_per_s": serving_throughput(saved_model, headlines),
+            "model_mb": disk_megabytes(pushed_dir)}
 
 
 def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:
@@ -130,7 +148,7 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
     with open(summary["training"]["history"]) as f:
         history = json.load(f)
     examples_uri = record.output("JsonExampleGen", "examples").uri
-    train_examples = count_records(examples_uri, "train")
+    train_examples = history.get("training_examples") or count_records(examples_uri, "train")
     epochs = summary["training"]["epochs"]
     members = history.get("members", [history])  # an ensemble trains its models one after another
     return {
@@ -154,7 +172,7 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
 
 
 MEAN_FIELDS = ("eval_loss", "eval_accuracy", "test_accuracy", "test_auc", "test_ece", "wall_seconds", "trainer_seconds",
-               "examples_per_second", "serving_p50_ms")
+               "examples_per_second", "serving_p50_ms", "serving_batch256_per_s", "model_mb")
 
 
 def combine(runs) -> dict:
@@ -212,8 +230,9 @@ def _seeds(row) -> str:
 def markdown(rows, figures_dir: str) -> str:
     lines = [
         "| preset | eval loss | eval accuracy | test accuracy | test AUC | test ECE | book | epochs | Trainer time "
-        "| pipeline wall time | training examples/s | serving p50 (1 headline) | curves |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| pipeline wall time | training examples/s | serving p50 (1 headline) | serving headlines/s (batch 256) "
+        "| size | curves |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
     for row in rows:
@@ -223,7 +242,9 @@ def markdown(rows, figures_dir: str) -> str:
             f"| {row_key(row)} | {row['eval_loss']:.4f} | {row['eval_accuracy']:.4f} | {_test_accuracy(row)} "
             f"| {_measured(row, 'test_auc', '{:.4f}')} | {_measured(row, 'test_ece', '{:.4f}')} | {book} "
             f"| {_epochs(row)} | {row['trainer_seconds']:.0f} s | {row['wall_seconds']:.0f} s "
-            f"| {row['examples_per_second']:.0f} | {_measured(row, 'serving_p50_ms', '{:.1f} ms')} | {curves} |"
+            f"| {row['examples_per_second']:.0f} | {_measured(row, 'serving_p50_ms', '{:.1f} ms')} "
+            f"| {_measured(row, 'serving_batch256_per_s', '{:.0f}')} | {_measured(row, 'model_mb', '{:.0f} MB')} "
+            f"| {curves} |"
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
         notes.append(f"- {row_key(row)} (measured {row['measured']}, {_seeds(row)}{conditions}): "

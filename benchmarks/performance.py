@@ -16,10 +16,10 @@
 5. Efficiency: FLOP/s of the training step counting every padded step, and counting real tokens only, against
    this machine's peak, arithmetic written out.
 6. Scaling: Transform and training time at 1k, 5k and all headlines.
-7. Ensembles: serving cost of pushed ensembles against a pushed single model, both signatures, measured side by
-   side in one process. `--ensemble-serving SINGLE ENSEMBLE [ENSEMBLE ...]` (pushed version folders, e.g. those
-   of the accuracy benchmark's `default` and `best` runs) measures only this section and rewrites it in the
-   report.
+7. Serving cost: pushed models (a distilled model, ensembles) against a pushed single model, both signatures,
+   in rounds that take each model in turn, ratios per round (median, min, max).
+   `--serving-cost LABEL=FOLDER ...` (pushed version folders, the baseline first, e.g. those of the accuracy
+   benchmark's `default`, `distilled` and `best` runs) measures only this section and rewrites it in the report.
 8. Serving check: `--serving-check SUMMARY ...` measures the check's figures for those runs' pushed models.
 9. Row-wise embedding updates: `--row-wise REPEATS` runs the Trainer with Adam on the whole embedding table and
    with row-wise updates, interleaved, and reports each pairing's ratio (median, min, max).
@@ -164,33 +164,47 @@ def call_timings(call, prepare, headlines):
     return row
 
 
-ENSEMBLE_SECTION = "## 7. Ensembles: serving cost"
+SERVING_COST_SECTION = "## 7. Serving cost: one model, a distilled model, ensembles"
+SERVING_COST_ROUNDS = 3
 
 
-def ensemble_serving(single_dir: str, ensemble_dirs, headlines, conditions: str = "") -> str:
-    """Section 7: latency and throughput of both scoring signatures of pushed SavedModels, a single model's and
-    ensembles', side by side."""
-    rows = []
-    for label, folder in [("single model (baseline)", single_dir)] + [("ensemble", d) for d in ensemble_dirs]:
-        saved = tf.saved_model.load(folder)
-        for signature, prepare in ((HEADLINES_SIGNATURE, lambda b: {"headline": tf.constant(b)}),
-                                   (DEFAULT_SIGNATURE, lambda b: {"examples": tf.constant([serialized_example(
-                                       h.encode()) for h in b])})):
-            function = saved.signatures[signature]
-            call = lambda inputs, function=function: function(**inputs)[OUTPUT_KEY].numpy()  # noqa: E731
-            rows.append((label, folder, signature, call_timings(call, prepare, headlines)))
-    baseline = {signature: row for label, _, signature, row in rows if label.startswith("single")}
-    out = [ENSEMBLE_SECTION, "",
-           f"Measured {time.strftime('%Y-%m-%d %H:%M')}, one after the other in one process, CPU"
-           + (f"; {conditions}" if conditions else "") + ".", "",
+def serving_cost(models, headlines, rounds: int = SERVING_COST_ROUNDS, conditions: str = "") -> str:
+    """Section 7: p50 latency for one headline and throughput at batches 64 and 256 of both scoring signatures of
+    pushed SavedModels (`models`: (label, folder) pairs, the first the baseline), measured in `rounds` rounds
+    that take every model in turn (A, B, C, A, B, C, ...), so that the machine's drift hits them alike; each
+    ratio is a model's over the baseline's of the same round, reported as median, min and max."""
+    loaded = [(label, folder, tf.saved_model.load(folder)) for label, folder in models]
+    signatures = ((HEADLINES_SIGNATURE, lambda b: {"headline": tf.constant(b)}),
+                  (DEFAULT_SIGNATURE, lambda b: {"examples": tf.constant([serialized_example(h.encode()) for h in b])}))
+    measured = {}  # (label, signature) -> one call_timings row per round
+    for _ in range(rounds):
+        for label, _, saved in loaded:
+            for signature, prepare in signatures:
+                function = saved.signatures[signature]
+                call = lambda inputs, function=function: function(**inputs)[OUTPUT_KEY].numpy()  # noqa: E731
+                measured.setdefault((label, signature), []).append(call_timings(call, prepare, headlines))
+    baseline = models[0][0]
+
+    def spread(values):
+        return f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+    out = [SERVING_COST_SECTION, "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M')} in one process, CPU, in {rounds} rounds that each measure every "
+           "model in turn; figures are medians over the rounds, ratios are against the baseline's figure of the same "
+           "round: median (min-max). A p50 ratio below 1.3 and a throughput ratio above 1/1.3 = 0.77 in every round "
+           "are within 1.3x of the baseline" + (f"; {conditions}" if conditions else "") + ".", "",
            "| model | signature | p50 ms (batch 1) | p99 ms (batch 1) | headlines/s at 64 | headlines/s at 256 "
            "| p50 ratio | batch-256 ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for label, folder, signature, row in rows:
-        base = baseline[signature]
-        shown = os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else folder
-        out.append(f"| {label}: `{shown}` | {signature} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-                   f"{row['batch64_per_s']:.0f} | {row['batch256_per_s']:.0f} | {row['p50_ms'] / base['p50_ms']:.2f} | "
-                   f"{row['batch256_per_s'] / base['batch256_per_s']:.2f} |")
+    for label, folder, _ in loaded:
+        for signature, _ in signatures:
+            rows, bases = measured[(label, signature)], measured[(baseline, signature)]
+            median = {key: float(np.median([row[key] for row in rows])) for key in rows[0]}
+            p50 = [row["p50_ms"] / base["p50_ms"] for row, base in zip(rows, bases)]
+            batch256 = [row["batch256_per_s"] / base["batch256_per_s"] for row, base in zip(rows, bases)]
+            shown = os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else folder
+            out.append(f"| {label}: `{shown}` | {signature} | {median['p50_ms']:.2f} | {median['p99_ms']:.2f} | "
+                       f"{median['batch64_per_s']:.0f} | {median['batch256_per_s']:.0f} | {spread(p50)} | "
+                       f"{spread(batch256)} |")
     return "\n".join(out) + "\n"
 
 
@@ -350,9 +364,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3, help="epochs of every training run (throughput: the epochs after the first)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     parser.add_argument("--work-dir", default="textrnn_output/benchmarks/performance")
-    parser.add_argument("--ensemble-serving", nargs="+", metavar="FOLDER",
-                        help="only measure section 7 on these pushed version folders (a single model's, then one or "
-                             "more ensembles') and rewrite it in the report")
+    parser.add_argument("--serving-cost", nargs="+", metavar="LABEL=FOLDER",
+                        help="only measure section 7 on these pushed version folders (the first, e.g. "
+                             "default=textrnn_output/serving_model/textrnn/1796047488, is the baseline) and rewrite "
+                             "it in the report")
     parser.add_argument("--serving-check", nargs="+", metavar="SUMMARY",
                         help="only measure section 8 on the pushed models of these runs (their summary-*.json) and "
                              "rewrite it in the report")
@@ -361,17 +376,17 @@ def main(argv=None):
                              "REPEATS runs of each, interleaved) and rewrite it in the report")
     parser.add_argument("--conditions", default="", help="what else ran on the machine meanwhile (sections 7-9)")
     args = parser.parse_args(argv)
-    if args.ensemble_serving is not None and len(args.ensemble_serving) < 2:
-        parser.error("--ensemble-serving takes a single model's folder and at least one ensemble's")
+    if args.serving_cost is not None and (len(args.serving_cost) < 2 or not all("=" in m for m in args.serving_cost)):
+        parser.error("--serving-cost takes at least two LABEL=FOLDER, the baseline first")
     from textrnn.pipeline import data
 
     # Sections measured on their own: one is measured and rewritten in the report, the others kept.
     section = None
-    if args.ensemble_serving:
+    if args.serving_cost:
         dataset_dir = data.ensure_dataset()
         headlines = [json.loads(line)["headline"] for line in open(os.path.join(dataset_dir, DATASET))][:256]
-        single_dir, *ensemble_dirs = args.ensemble_serving
-        heading, section = ENSEMBLE_SECTION, ensemble_serving(single_dir, ensemble_dirs, headlines, args.conditions)
+        models = [tuple(model.split("=", 1)) for model in args.serving_cost]
+        heading, section = SERVING_COST_SECTION, serving_cost(models, headlines, conditions=args.conditions)
     elif args.row_wise:
         heading, section = ROW_WISE_SECTION, row_wise_comparison(
             os.path.abspath(args.work_dir), args.epochs, args.row_wise, args.conditions)

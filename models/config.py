@@ -107,6 +107,14 @@ class TrainingConfig:
            "(each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer "
            "then trains the best trial's hyperparameters. 0: no Tuner.")
     tuner_time_budget_s: int = setting_field(3600, "Seconds the Tuner's trials may take in all.")
+    # Distillation (models/distillation.py): the accuracy of an ensemble at the serving cost of one model.
+    student_lstm_units: int = setting_field(
+        0, "Above 0, the ensemble_size models are a teacher: one model of the same architecture with one BiLSTM of "
+           "this many units then learns the teacher's probabilities on the training split and is exported alone. "
+           "0: the models themselves are exported.")
+    distillation_copies: int = setting_field(
+        0, "Altered copies of each training headline (words masked, or cut to a part of it) that the student also "
+           "learns the teacher's probabilities on, never labels (with student_lstm_units).")
 
     def __post_init__(self):
         if self.bucket_window < 0:
@@ -115,8 +123,10 @@ class TrainingConfig:
             raise ValueError(f"memory_budget_mb must be 0 (always stream) or more, got {self.memory_budget_mb}")
         if self.validations_per_epoch < 1:
             raise ValueError(f"validations_per_epoch must be at least 1, got {self.validations_per_epoch}")
-        check_at_least(self, 0, ("tuner_trials",))
+        check_at_least(self, 0, ("tuner_trials", "student_lstm_units", "distillation_copies"))
         check_at_least(self, 1, ("ensemble_size", "tuner_time_budget_s"))
+        if self.distillation_copies and not self.student_lstm_units:
+            raise ValueError("distillation_copies needs student_lstm_units: the copies are the student's only")
 
 
 # The parts of a ModelConfig: its field name and class.
@@ -146,7 +156,7 @@ class ModelConfig:
     >>> flat["lstm_units"], flat["epochs"], ModelConfig.from_dict(flat) == tuned
     ([64, 64], 3, True)
     >>> [(f.name, f.default) for f in ModelConfig.flat_fields()][-4:]
-    [('ensemble_size', 1), ('tuner_trials', 0), ('tuner_time_budget_s', 3600), ('glove', None)]
+    [('tuner_time_budget_s', 3600), ('student_lstm_units', 0), ('distillation_copies', 0), ('glove', None)]
     >>> ModelConfig.create(lstm_unit=64)
     Traceback (most recent call last):
     ...
@@ -170,6 +180,8 @@ class ModelConfig:
                                 f"flat settings go through ModelConfig.create(...) or replace(...)")
         if self.tokenizer.glove_vocabulary and not self.glove:
             raise ValueError("glove_vocabulary needs glove: the extension's vectors are GloVe 6B's")
+        if self.training.distillation_copies and self.tokenizer.word_chars:
+            raise ValueError("distillation_copies alter word ids only: they need word_chars 0")
 
     @classmethod
     def flat_fields(cls) -> List[dataclasses.Field]:

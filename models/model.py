@@ -190,16 +190,26 @@ def build_model(config: ModelConfig, embedding_matrix: Optional[np.ndarray] = No
     return model
 
 
-def compile_model(model: keras.Model, config: ModelConfig) -> None:
+def compile_model(model: keras.Model, config: ModelConfig, soft_targets: bool = False) -> None:
     """Adam with the config's learning rate and betas (row-wise on the embedding with
-    `row_wise_embedding_updates`: models/row_wise_adam.py), binary cross-entropy, accuracy."""
+    `row_wise_embedding_updates`: models/row_wise_adam.py), binary cross-entropy, accuracy.
+
+    With `soft_targets` (probabilities, as a distilled student learns) the accuracy compares the prediction with
+    the target rounded to 0 or 1; on labels it is the usual accuracy."""
     training = config.training
     adam = RowWiseAdam if training.row_wise_embedding_updates else keras.optimizers.Adam
+    accuracy = keras.metrics.MeanMetricWrapper(_rounded_target_accuracy, name="accuracy") if soft_targets \
+        else "accuracy"
     model.compile(
         optimizer=adam(training.learning_rate, beta_1=training.beta_1, beta_2=training.beta_2),
         loss="binary_crossentropy",
-        metrics=["accuracy"],
+        metrics=[accuracy],
     )
+
+
+def _rounded_target_accuracy(y_true, y_pred):
+    # Keras' binary accuracy compares the target itself with the rounded prediction: 0 for any soft target.
+    return keras.metrics.binary_accuracy(keras.ops.round(y_true), y_pred)
 
 
 def without_optimizer(model: keras.Model) -> keras.Model:

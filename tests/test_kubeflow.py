@@ -320,6 +320,9 @@ def test_every_preset_compiles(preset, tmp_path):
     spec = load_spec(path)
     tasks = spec.root.dag.tasks
     glove = get_preset(preset).config.glove
+    # The Trainer gets every model setting of the preset (a distilled one's student with its teacher's).
+    trainer_config = json.loads(tasks["Trainer"].inputs.parameters["custom_config"].runtime_value.constant.string_value)
+    assert ModelConfig.from_dict(trainer_config) == get_preset(preset).config
     assert ("GloveCoverage" in tasks) == bool(glove)
     assert ("Tuner" in tasks) == bool(get_preset(preset).config.training.tuner_trials)
     custom = set()

@@ -63,7 +63,7 @@ def test_config_rejects_unknown_hyperparameters():
 def test_config_settings_have_flat_names_unique_across_the_parts():
     fields = ModelConfig.flat_fields()
     names = [field.name for field in fields]
-    assert len(names) == len(set(names)) == 28 and names[-1] == "glove"
+    assert len(names) == len(set(names)) == 30 and names[-1] == "glove"
     assert tuple(names[:5]) == TOKENIZER_SETTINGS == tuple(f.name for f in dataclasses.fields(TokenizerConfig))
     parts = {part.name: [f.name for f in dataclasses.fields(part.type)] for part in dataclasses.fields(ModelConfig)
              if part.name != "glove"}

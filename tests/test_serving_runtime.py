@@ -53,7 +53,8 @@ def test_the_serving_lock_is_the_manifests_tf_serving_release():
 
 # --- the pushed models under the serving runtime's TensorFlow -----------------------------------------------------
 
-SERVED_PRESETS = ("default", "glove-6b-50d", "best")
+# distilled comes after best: its signatures are then checked against an ensemble's served version.
+SERVED_PRESETS = ("default", "glove-6b-50d", "best", "distilled")
 # One epoch on the slice, and a gate every such model passes: what matters here is what was pushed.
 SETTINGS = {"epochs": 1, "seed": 0, "eval_loss_bound": 5.0, "eval_loss_tolerance": 5.0}
 EDGE_HEADLINES = [b"", "日本語のニュース 😂".encode(), b"a " * 60]
@@ -70,16 +71,42 @@ def serving_python() -> str:
 
 @pytest.fixture(scope="module")
 def pushed(headlines_1500, tmp_path_factory) -> dict:
-    """The pushed version of each preset, trained on the slice in one output root (the data nodes run once)."""
+    """The summary of each preset's run, trained on the slice in one output root (the data nodes run once)."""
     root = tmp_path_factory.mktemp("served_presets")
-    versions = {}
+    summaries = {}
     for preset in SERVED_PRESETS:
         options = resolve_options({**SETTINGS, "preset": preset, "input_dir": str(headlines_1500),
                                    "output_root": str(root)}, environ={})
         result = run_local(options, progress=False)
         assert result.exit_code == 0 and result.summary["pushed_to"], result.text
-        versions[preset] = result.summary["pushed_to"]
-    return versions
+        summaries[preset] = result.summary
+    return summaries
+
+
+@pytest.mark.slow
+def test_the_distilled_preset_pushes_one_model_with_the_ensembles_signatures(pushed):
+    """Its Trainer trains best's ensemble, then one BiLSTM(64) on the ensemble's probabilities, and exports
+    that one; the serving check (signatures against the served version, best's ensemble) and the Evaluator
+    blessed it."""
+    summary = pushed["distilled"]
+    with open(summary["training"]["history"]) as f:
+        history = json.load(f)
+    teacher = history["teacher"]["members"]
+    # The training split (about 80 % of the 1,500 headlines) and 2 altered copies of each headline.
+    assert len(teacher) == 5 and history["training_examples"] % 3 == 0
+    assert 1100 < history["training_examples"] // 3 < 1300
+    run_dir = os.path.dirname(summary["training"]["history"])
+    assert {f"member-{i}" for i in range(5)} <= set(os.listdir(os.path.join(run_dir, "teacher")))
+    assert os.path.exists(os.path.join(run_dir, "teacher", "loss.png"))
+    served = {preset: tf.saved_model.load(pushed[preset]["pushed_to"]) for preset in ("best", "distilled")}
+    recurrent_kernels = {preset: [tuple(v.shape) for v in model.signatures[DEFAULT_SIGNATURE].variables
+                                  if "recurrent_kernel" in v.name] for preset, model in served.items()}
+    assert recurrent_kernels == {"best": [(128, 512)] * 10, "distilled": [(64, 256)] * 2}  # per direction
+    for name in (DEFAULT_SIGNATURE, HEADLINES_SIGNATURE):
+        shapes = {preset: (model.signatures[name].structured_input_signature,
+                           model.signatures[name].structured_outputs) for preset, model in served.items()}
+        assert repr(shapes["distilled"]) == repr(shapes["best"])
+    assert summary["serving_check"]["ok"] and summary["blessed"]
 
 
 @pytest.mark.slow
@@ -91,14 +118,14 @@ def test_pushed_models_give_the_same_probabilities_under_the_serving_release(pus
     records = [json.loads(line) for line in (headlines_1500 / "headlines.json").read_text().splitlines()[-64:]]
     headlines = [r["headline"].encode() for r in records] + EDGE_HEADLINES
     inputs = {DEFAULT_SIGNATURE: [serialized_example(h) for h in headlines], HEADLINES_SIGNATURE: headlines}
-    request = serving_check.probe_request(pushed[preset], headlines, latency_requests=10, throughput_batch=8,
+    request = serving_check.probe_request(pushed[preset]["pushed_to"], headlines, latency_requests=10, throughput_batch=8,
                                           throughput_seconds=0.1)
     served = serving_check.run_probe(request, str(tmp_path), timeout_seconds=300, memory_limit_mb=None,
                                      python=serving_python)
     assert "error" not in served, served.get("traceback", served)
     assert served["tensorflow"] == manifests_tf_serving_release()
     assert served["warmup_requests"] == 2
-    training = SessionBundle(pushed[preset])
+    training = SessionBundle(pushed[preset]["pushed_to"])
     for name, values in inputs.items():
         expected = training.run(name, {training.input_names(name)[0]: np.array(values, dtype=object)})[OUTPUT_KEY]
         np.testing.assert_allclose(served["canary"][name][OUTPUT_KEY], expected, rtol=0, atol=1e-5,
