@@ -260,11 +260,22 @@ def load_rows(path: str) -> dict:
         return {row_key(row): row for row in json.load(f)}
 
 
+# The report's hand-written part: from this heading on, accuracy.md is kept as it is when the table is rewritten.
+CHOICES_HEADING = "## Choices made on the eval split"
+
+
 def write_report(rows_by_preset: dict, output_dir: str) -> str:
     rows = sorted(rows_by_preset.values(), key=lambda row: (list(PRESETS).index(row["preset"]), row_key(row)))
     report = markdown(rows, output_dir)
-    with open(os.path.join(output_dir, "accuracy.md"), "w") as f:
-        f.write(f"# Accuracy benchmark\n\n{HEADER}\n\n{report}")
+    path = os.path.join(output_dir, "accuracy.md")
+    choices = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            earlier = f.read()
+        if CHOICES_HEADING in earlier:
+            choices = "\n" + CHOICES_HEADING + earlier.split(CHOICES_HEADING, 1)[1]
+    with open(path, "w") as f:
+        f.write(f"# Accuracy benchmark\n\n{HEADER}\n\n{report}{choices}")
     with open(os.path.join(output_dir, "accuracy.json"), "w") as f:
         json.dump(rows, f, indent=1)
     return report

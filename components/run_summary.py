@@ -138,9 +138,25 @@ def test_split_accuracy(serving_model, examples_uri: str):
 
 def training_outputs(run_dir: str) -> dict:
     """Where the Trainer left its curves, history and TensorBoard logs, how many epochs it ran and at which
-    epoch it validated best (the weights it kept)."""
+    epoch it validated best (the weights it kept); for a distilled model also its teacher's epochs and the
+    examples the student learnt from."""
     with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
         history = json.load(f)
+    outputs = {
+        **_epochs_of(history),
+        "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
+        "history": os.path.join(run_dir, HISTORY_FILE),
+        "tensorboard": os.path.join(run_dir, "tensorboard"),
+    }
+    if "teacher" in history:
+        outputs["teacher"] = {name: value if isinstance(value, list) else [value]  # one model or several
+                              for name, value in _epochs_of(history["teacher"]).items()}
+        outputs["training_examples"] = history["training_examples"]
+    return outputs
+
+
+def _epochs_of(history: dict) -> dict:
+    """The epochs run and the best validation's epoch of a history (lists for an ensemble's, one per model)."""
     from textrnn.models.curves import best_epoch
 
     runs, bests = [], []
@@ -148,13 +164,7 @@ def training_outputs(run_dir: str) -> dict:
         epochs = member.get("epoch") or list(range(1, len(member["loss"]) + 1))
         runs.append(epochs[-1])
         bests.append(best_epoch(member))
-    return {
-        "epochs": runs[0] if len(runs) == 1 else runs,
-        "best_epoch": bests[0] if len(bests) == 1 else bests,
-        "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
-        "history": os.path.join(run_dir, HISTORY_FILE),
-        "tensorboard": os.path.join(run_dir, "tensorboard"),
-    }
+    return {"epochs": runs[0] if len(runs) == 1 else runs, "best_epoch": bests[0] if len(bests) == 1 else bests}
 
 
 def tuning_outputs(results_dir: str, best_dir: str) -> dict:
@@ -356,6 +366,10 @@ def format_summary(summary: dict) -> str:
         else:
             lines.append(f"training: {training['epochs']:g} epochs, the best validation after "
                          f"{training['best_epoch']:g} (its weights kept); curves {' and '.join(training['curves'])}")
+        if "teacher" in training:
+            lines.append(f"          distilled from a teacher of {len(training['teacher']['epochs'])} models "
+                         f"({', '.join(f'{e:g}' for e in training['teacher']['epochs'])} epochs) on "
+                         f"{training['training_examples']} examples (training headlines and altered copies)")
         lines.append(f"          history {training['history']}; TensorBoard logs {training['tensorboard']}")
     if "serving_check" in summary:
         lines += format_serving_check(summary["serving_check"])

@@ -41,3 +41,17 @@ def test_a_row_keeps_the_description_of_the_preset_it_measured():
     notes = accuracy.markdown([row, earlier], "benchmarks/results").splitlines()[-2:]
     assert notes[0].endswith(": five models with one BiLSTM(64).")
     assert notes[1].endswith(f": {accuracy.PRESETS['best'].description}.")
+
+
+def test_rewriting_the_table_keeps_the_hand_written_choices(tmp_path):
+    row = {"preset": "default", "eval_loss": 0.31, "eval_accuracy": 0.87, "test_accuracy": 0.878, "epochs": 1.5,
+           "wall_seconds": 100, "trainer_seconds": 60, "examples_per_second": 700, "figures": [],
+           "measured": "2026-11-30 14:02"}
+    accuracy.write_report({"default": row}, str(tmp_path))
+    report = tmp_path / "accuracy.md"
+    choices = f"{accuracy.CHOICES_HEADING}\n\nWe compared A and B on eval; B won.\n"
+    report.write_text(report.read_text() + "\n" + choices)
+    accuracy.write_report({"default": row, "best": dict(row, preset="best", test_accuracy=0.9)}, str(tmp_path))
+    text = report.read_text()
+    assert text.endswith(choices) and text.count(accuracy.CHOICES_HEADING) == 1
+    assert "| best | 0.3100 | 0.8700 | 0.9000 |" in text

@@ -1,6 +1,7 @@
 """Distillation's parts without a pipeline: the student's config, the altered copies, the teacher's targets and the
 settings that go with them (the distilled preset end to end: tests/test_serving_runtime.py)."""
 import doctest
+import json
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from textrnn import BiLSTMClassifier
+from textrnn.components.run_summary import training_outputs
 from textrnn.models import distillation, train
 from textrnn.models.batching import token_lengths
 from textrnn.models.config import ModelConfig
@@ -104,3 +106,15 @@ def test_the_distilled_preset_is_best_with_a_student():
     student = distillation.student_config(distilled)
     assert student.architecture.lstm_units == (64,) and student.training.ensemble_size == 1
     assert get_preset("distilled").settings == {}  # one model: the single model's serving budgets
+
+
+def test_a_distilled_runs_summary_gives_its_teachers_epochs_and_the_students_examples(tmp_path):
+    student = {"loss": [0.5, 0.4, 0.45], "val_loss": [0.4, 0.3, 0.35], "epoch": [0.25, 0.5, 0.75]}
+    for teacher, epochs in (({"members": [dict(student, val_loss=[0.4, 0.35, 0.3]), student]}, [0.75, 0.75]),
+                            (student, [0.75])):
+        (tmp_path / "history.json").write_text(json.dumps(dict(student, training_examples=300, teacher=teacher)))
+        outputs = training_outputs(str(tmp_path))
+        assert (outputs["epochs"], outputs["best_epoch"], outputs["training_examples"]) == (0.75, 0.5, 300)
+        assert outputs["teacher"]["epochs"] == epochs
+    (tmp_path / "history.json").write_text(json.dumps(student))
+    assert "teacher" not in training_outputs(str(tmp_path))

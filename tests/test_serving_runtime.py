@@ -107,6 +107,10 @@ def test_the_distilled_preset_pushes_one_model_with_the_ensembles_signatures(pus
                            model.signatures[name].structured_outputs) for preset, model in served.items()}
         assert repr(shapes["distilled"]) == repr(shapes["best"])
     assert summary["serving_check"]["ok"] and summary["blessed"]
+    teacher_epochs = summary["training"]["teacher"]["epochs"]  # each model's: the one epoch allowed (or a few
+    assert len(teacher_epochs) == 5 and all(1.0 <= e < 1.2 for e in teacher_epochs)  # batches on)
+    with open(summary["report"]) as f:
+        assert "a teacher, an ensemble of 5 models (" in f.read()
 
 
 @pytest.mark.slow
