@@ -49,9 +49,9 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "ensemble's models; a Tuner's search runs before it and counts in the pipeline wall time); serving p50 is the median of "
           f"{LATENCY_CALLS} one-headline requests to the pushed SavedModel's `headlines` signature in the benchmark's "
           f"process, on CPU, and throughput the headlines per second of the median of {THROUGHPUT_CALLS} requests of "
-          f"{THROUGHPUT_BATCH} test headlines; size is the pushed SavedModel's folder on disk. A distilled "
-          "preset's examples/s counts its altered copies, its Trainer time includes its teacher's. A dash: the row was measured before the column existed. Ensembles list each model's "
-          "epochs in square brackets.")
+          f"{THROUGHPUT_BATCH} test headlines; size is the pushed SavedModel's folder on disk. A distilled preset's "
+          "examples/s counts its altered copies, its Trainer time includes its teacher's. A dash: the row was "
+          "measured before the column existed. Ensembles list each model's epochs in square brackets.")
 
 # The book's result for the experiment each book preset reproduces, read off its Chapter 7 charts (the figure
 # images in github.com/lmoroney/tfbook, diagrams/TensorFlow Book/Chapter 7, in chapter order).

@@ -6,9 +6,8 @@ its probabilities; the student (the same architecture with one BiLSTM of `studen
 them with binary cross-entropy, which takes probabilities as targets. The copies follow Tang et al., 2019
 ("Distilling task-specific knowledge from BERT into simple neural networks"), whose BiLSTM students gained most
 from them: each word is masked (made the out-of-vocabulary id) with probability `MASK_RATE`, and a share
-`SPAN_RATE` of the copies keeps only a contiguous part of the headline. Only the teacher labels the copies;
-the eval and test splits are never used, except by early stopping, which still watches the eval split's loss
-on its labels.
+`SPAN_RATE` of the copies keeps only a contiguous part of the headline. Only the teacher labels the copies.
+The test split is never read; early stopping still watches the eval split's loss on its labels.
 """
 import dataclasses
 

@@ -112,8 +112,8 @@ PRESETS: Dict[str, Preset] = {
         settings={"serving_max_load_s": 30.0, "serving_max_p50_ms": 15.0, "serving_max_p99_ms": 50.0,
                   "serving_min_headlines_per_second": 500.0, "serving_max_memory_mb": 2500.0},
     ),
-    # best's ensemble, served at one model's cost: a BiLSTM(64) student serves faster than default's model
-    # (BiLSTM(128) would serve at about 0.7x its throughput: performance.md, section 7).
+    # best's ensemble, served at one model's cost: a BiLSTM(64) student serves faster than default's model, one
+    # BiLSTM(128) (glove-recipe) at 0.57x its throughput at batch 256 (performance.md, section 7).
     "distilled": Preset(
         _BEST.replace(student_lstm_units=64, distillation_copies=2),
         "best's ensemble of 5 models as the teacher of one model of the same recipe with one BiLSTM(64), trained "

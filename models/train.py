@@ -274,11 +274,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_transform_fits(config, tf_transform_output)
     initial_embedding = embedding_matrix(config, tf_transform_output, embedding_dir)
     (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
-    students = bool(config.training.student_lstm_units)
-    teacher_dir = os.path.join(fn_args.model_run_dir, "teacher") if students else fn_args.model_run_dir
+    distilling = bool(config.training.student_lstm_units)
+    teacher_dir = os.path.join(fn_args.model_run_dir, "teacher") if distilling else fn_args.model_run_dir
     model, history = train_ensemble(config, train_examples, train_count, validation_data, teacher_dir,
                                     initial_embedding)
-    if students:
+    if distilling:
         tf.io.gfile.makedirs(teacher_dir)
         plot_history(history, teacher_dir, "teacher")
         teacher_history = history
