@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.performance import time_calls
+from benchmarks.performance import BATCH_CALLS, LATENCY_CALLS, call_timings
 from textrnn.models import glove
 from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 from textrnn.models.presets import PRESETS, get_preset
@@ -32,8 +32,6 @@ from textrnn.components.run_summary import split_predictions
 
 # Bins of expected calibration error: equal widths of confidence (the larger of p and 1 - p) from 0.5 to 1.
 CALIBRATION_BINS = 10
-LATENCY_CALLS = 300
-THROUGHPUT_BATCH, THROUGHPUT_CALLS = 256, 30
 
 HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash, on this {os.cpu_count()}-core machine. "
           "Wall time is the whole pipeline; examples/s is training examples per second of epoch wall time "
@@ -48,8 +46,8 @@ HEADER = (f"Full v1 dataset (26,709 headlines), 80/10/10 split by headline hash,
           "pushed model's probabilities on the test split; Trainer time is the Trainer component's wall time (all of an "
           "ensemble's models; a Tuner's search runs before it and counts in the pipeline wall time); serving p50 is the median of "
           f"{LATENCY_CALLS} one-headline requests to the pushed SavedModel's `headlines` signature in the benchmark's "
-          f"process, on CPU, and throughput the headlines per second of the median of {THROUGHPUT_CALLS} requests of "
-          f"{THROUGHPUT_BATCH} test headlines; size is the pushed SavedModel's folder on disk. A distilled preset's "
+          f"process, on CPU, and throughput the headlines per second of the median of {BATCH_CALLS} requests of "
+          "256 test headlines; size is the pushed SavedModel's folder on disk. A distilled preset's "
           "examples/s counts its altered copies, its Trainer time includes its teacher's. A dash: the row was "
           "measured before the column existed. Ensembles list each model's epochs in square brackets.")
 
@@ -100,35 +98,18 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
                      for b in range(bins) if (index == b).any()))
 
 
-def serving_latency_ms(saved_model, headline: str, calls: int = LATENCY_CALLS) -> float:
-    """Median milliseconds of one `headlines` request of one headline, after a warm-up call."""
-    request = saved_model.signatures[HEADLINES_SIGNATURE]
-    seconds = time_calls(lambda h: request(headline=h)[OUTPUT_KEY].numpy(), tf.constant([headline]), calls)
-    return float(np.median(seconds) * 1000)
-
-
-def serving_throughput(saved_model, headlines, calls: int = THROUGHPUT_CALLS) -> float:
-    """Headlines per second of `headlines` signature requests of `THROUGHPUT_BATCH` headlines (median call)."""
-    request = saved_model.signatures[HEADLINES_SIGNATURE]
-    batch = tf.constant(list(headlines[:THROUGHPUT_BATCH]))
-    seconds = time_calls(lambda h: request(headline=h)[OUTPUT_KEY].numpy(), batch, calls)
-    return float(len(batch) / np.median(seconds))
-
-
-def disk_megabytes(folder: str) -> float:
-    return sum(os.path.getsize(os.path.join(d, name)) for d, _, names in os.walk(folder) for name in names) / 2**20
-
-
 def test_split_quality(pushed_dir: str, examples_uri: str) -> dict:
     """Test AUC, expected calibration error, serving latency (batch 1) and throughput (batch 256) of a pushed
     model, and its size on disk."""
     saved_model = tf.saved_model.load(pushed_dir)
     probabilities, labels, headlines = split_predictions(saved_model, examples_uri)
+    request = saved_model.signatures[HEADLINES_SIGNATURE]
+    timings = call_timings(lambda batch: request(headline=batch)[OUTPUT_KEY].numpy(), tf.constant, list(headlines))
     return {"test_auc": float(roc_auc_score(labels, probabilities)),
             "test_ece": expected_calibration_error(probabilities, labels),
-            "serving_p50_ms": serving_latency_ms(saved_model, headlines[0].decode()),
-            "serving_batch256_per_s": serving_throughput(saved_model, headlines),
-            "model_mb": disk_megabytes(pushed_dir)}
+            "serving_p50_ms": timings["p50_ms"],
+            "serving_batch256_per_s": timings["batch256_per_s"],
+            "model_mb": options.disk_bytes(pushed_dir) / 2**20}
 
 
 def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:

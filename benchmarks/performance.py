@@ -154,13 +154,18 @@ def serving_numbers(pushed_dir, model_run_dir, transform_graph_uri, headlines):
     return {name: call_timings(call, prepare, headlines) for name, (call, prepare) in callers.items()}
 
 
+LATENCY_CALLS, BATCH_CALLS = 300, 30
+
+
 def call_timings(call, prepare, headlines):
-    """p50 and p99 milliseconds of `call` on one headline, and headlines per second in batches of 64 and 256;
-    `prepare` turns a list of headlines into the call's argument."""
-    single = time_calls(call, prepare(headlines[:1]), 300) * 1000
+    """p50 and p99 milliseconds of `call` on one headline (`LATENCY_CALLS` calls), and headlines per second in
+    batches of 64 and 256 (median of `BATCH_CALLS` calls); `prepare` turns a list of headlines into the call's
+    argument."""
+    single = time_calls(call, prepare(headlines[:1]), LATENCY_CALLS) * 1000
     row = {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99))}
     for batch in (64, 256):
-        row[f"batch{batch}_per_s"] = float(batch / np.median(time_calls(call, prepare(headlines[:batch]), 30)))
+        row[f"batch{batch}_per_s"] = float(batch / np.median(time_calls(call, prepare(headlines[:batch]),
+                                                                        BATCH_CALLS)))
     return row
 
 
