@@ -7,7 +7,8 @@ import keras
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of each training epoch (validation included).
+    """Records the wall time of each training epoch (validation included), and of the whole `fit` from its
+    start to its end (`fit_seconds`: the epochs plus what Keras does before, between and after them).
 
     Example:
 
@@ -17,13 +18,20 @@ class EpochTimer(keras.callbacks.Callback):
     >>> model.compile(loss="mse")
     >>> timer = EpochTimer()
     >>> _ = model.fit(np.zeros((4, 2)), np.zeros(4), epochs=2, callbacks=[timer], verbose=0)
-    >>> len(timer.seconds)
-    2
+    >>> len(timer.seconds), timer.fit_seconds >= sum(timer.seconds)
+    (2, True)
     """
 
     def __init__(self):
         super().__init__()
         self.seconds: List[float] = []
+        self.fit_seconds = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._fit_start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.fit_seconds = time.perf_counter() - self._fit_start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()

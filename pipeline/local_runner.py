@@ -211,4 +211,7 @@ def options_verbose(environ: Optional[dict]) -> bool:
 
 
 if __name__ == "__main__":
-    exit_without_teardown(main())
+    status = main()
+    if _tfx_cli_reads_the_pipeline():  # `tfx pipeline create` runs this file inside its own process, then goes on
+        sys.exit(status)
+    exit_without_teardown(status)

@@ -158,6 +158,7 @@ def test_early_stopping_restores_the_best_weights_and_writes_curves(tmp_path, va
     # 8 batches per epoch: a validation every 8 / validations_per_epoch of them
     assert history["epoch"] == [(i + 1) / validations_per_epoch for i in range(validations)]
     assert len(history["epoch_seconds"]) == validations
+    assert history["build_seconds"] > 0 and history["fit_seconds"] >= sum(history["epoch_seconds"])
     restored_loss = model.evaluate(to_dataset(val_x, val_y), verbose=0)[0]
     assert restored_loss == pytest.approx(history["val_loss"][best], rel=1e-4)
     assert os.listdir(tmp_path / "tensorboard")

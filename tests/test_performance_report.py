@@ -47,13 +47,15 @@ def test_outside_training_splits_the_trainer_by_its_phases():
     record = types.SimpleNamespace(
         started={"Transform": 105.0, "Trainer": 115.0, "Evaluator": 160.0},
         seconds={"Transform": 9.0, "Trainer": 44.0, "Evaluator": 5.0})
-    history = {"epoch_seconds": [14.0, 13.0, 13.0],
+    history = {"epoch_seconds": [14.0, 13.0, 13.0], "build_seconds": 0.25, "fit_seconds": 40.125,
                "phase_seconds": {"reading the splits": 1.0, "training": 40.5, "saving model.keras": 0.5,
                                  "drawing the curves": 0.25, "exporting the SavedModel": 1.5}}
     outside = performance.outside_training(record, history, start=100.0, wall=67.0)
     parts = outside["parts"]
     assert parts[performance.PROCESS_START] == 5.0
-    assert parts["Trainer: building and compiling the model (the training phase less its epochs)"] == 0.5
+    assert parts[performance.BUILDING] == 0.25
+    assert parts[performance.AROUND_EPOCHS] == 0.125
+    assert parts[performance.REST_OF_TRAINING] == 0.125
     assert parts["Trainer: TFX's executor around run_fn"] == 0.25
     assert outside["trainer"] == 4.0  # the Trainer's 44 s less its 40 s of epochs
     assert parts["between components (TFX launcher)"] == (165.0 - 105.0) - 58.0
