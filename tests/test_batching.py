@@ -82,3 +82,15 @@ def test_a_seed_repeats_the_epoch_order():
         return epoch(bucketed_batches(examples_of(ids, labels), len(labels), 32, shuffle=True, window_batches=50))[0]
 
     assert first_epoch(1) == first_epoch(1) != first_epoch(2)
+
+
+@pytest.mark.parametrize("bucket_window", [0, 50])
+def test_the_trainers_batches_run_without_tf_data_autotuning(bucket_window):
+    # Its thread held up deleting the training iterator by about 10 s in half of the Trainer's runs, when `fit`
+    # returned (benchmarks/results/performance.md, section 3).
+    from textrnn.models.train import batch_examples
+
+    ids, labels = headlines(300)
+    batches = batch_examples(examples_of(ids, labels), len(ids), 32, True, bucket_window)
+    assert batches.options().autotune.enabled is False
+    assert sum(len(label) for _, label in batches.as_numpy_iterator()) == len(ids)
