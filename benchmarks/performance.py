@@ -479,7 +479,7 @@ TRAINER_PARTS = (  # history["phase_seconds"] key -> what section 3 calls it
 )
 BUILDING = "Trainer: building and compiling the model"
 AROUND_EPOCHS = "Trainer: Keras' fit around the epochs (set-up, callbacks, restoring the best weights)"
-REST_OF_TRAINING = "Trainer: the rest of its training phase (seeding, batching)"
+REST_OF_TRAINING = "Trainer: the rest of its training phase (seeding, batching, deleting fit's iterators)"
 PROCESS_START = "process start (imports, data check, pipeline compile)"
 AFTER_LAST = "after the last component (summary, report copy, exit)"
 
