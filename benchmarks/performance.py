@@ -30,6 +30,7 @@ rounds; a target counts as met when its worst round meets it.
 8. Serving check: `--serving-check SUMMARY ...` measures the check's figures for those runs' pushed models.
 """
 import argparse
+import collections
 import glob
 import json
 import os
@@ -471,12 +472,6 @@ def main(argv=None):
     return 0
 
 
-TRAINER_PARTS = (  # history["phase_seconds"] key -> what section 3 calls it
-    ("reading the splits", "Trainer: reading the transformed splits"),
-    ("saving model.keras", "Trainer: saving model.keras with the optimizer state"),
-    ("drawing the curves", "Trainer: drawing the curves"),
-    ("exporting the SavedModel", "Trainer: exporting the SavedModel (tracing the signatures, warm-up file)"),
-)
 BUILDING = "Trainer: building and compiling the model"
 AROUND_EPOCHS = "Trainer: Keras' fit around the epochs (set-up, callbacks, restoring the best weights)"
 REST_OF_TRAINING = "Trainer: the rest of its training phase (seeding, batching, deleting fit's iterators)"
@@ -499,13 +494,14 @@ def outside_training(record, history, start, wall):
             parts[node] = record.seconds[node]
             continue
         phases = history.get("phase_seconds", {})
-        labels = dict(TRAINER_PARTS)
-        trainer[labels["reading the splits"]] = phases.get("reading the splits", 0.0)
-        trainer[BUILDING] = history.get("build_seconds", 0.0)
-        trainer[AROUND_EPOCHS] = history.get("fit_seconds", training) - training
-        trainer[REST_OF_TRAINING] = phases.get("training", 0.0) - trainer[BUILDING] - history.get("fit_seconds", 0.0)
-        for key, label in TRAINER_PARTS[1:]:
-            trainer[label] = phases.get(key, 0.0)
+        for phase, seconds in phases.items():  # in the order run_fn ran them
+            if phase != "training":
+                trainer[f"Trainer: {phase}"] = seconds
+                continue
+            fit = history.get("fit_seconds", training)
+            trainer[BUILDING] = history.get("build_seconds", 0.0)
+            trainer[AROUND_EPOCHS] = fit - training
+            trainer[REST_OF_TRAINING] = seconds - trainer[BUILDING] - fit
         trainer["Trainer: TFX's executor around run_fn"] = record.seconds[node] - sum(phases.values())
         parts.update(trainer)
     parts["between components (TFX launcher)"] = (last - first) - sum(record.seconds.values())
@@ -516,42 +512,37 @@ def outside_training(record, history, start, wall):
 TARGETS_SECTION = "## Targets"
 
 
-def targets(rounds: list, useful_flops: dict, peak: float) -> list:
-    """(what, bound, one figure per round, the worst round's, met) for each target of the issue "Training at the
-    speed of the real tokens"."""
-    def per_round(function):
-        return [function(r) for r in rounds]
+Target = collections.namedtuple("Target", "what bound values worst met style")
 
-    rows = [
-        ("training examples/s, row-wise updates over the default Trainer", ">= 1.80",
-         per_round(lambda r: r["throughput"][ROW_WISE_VARIANT] / r["throughput"][DEFAULT_TRAINER]), min, 1.8, True),
-        ("useful FLOP/s of the Trainer with row-wise updates, share of peak", ">= 15%",
-         per_round(lambda r: useful_flops["per_example"] * r["throughput"][ROW_WISE_VARIANT] / peak), min, 0.15, True),
-        ("useful FLOP/s of the default Trainer, share of peak", ">= 15%",
-         per_round(lambda r: useful_flops["per_example"] * r["throughput"][DEFAULT_TRAINER] / peak), min, 0.15, True),
-        ("seconds outside training, `textrnn run --epochs N`", "<= 25 s",
-         per_round(lambda r: r["outside"]["total"]), max, 25, False),
-        ("the Trainer's seconds around its epochs", "<= 5 s", per_round(lambda r: r["outside"]["trainer"]), max, 5,
-         False),
-        ("process start (before the first component)", "<= 5 s",
-         per_round(lambda r: r["outside"]["parts"][PROCESS_START]), max, 5, False),
-        ("`textrnn run --epochs N` over the notebook's wall time", "<= 0.80",
-         per_round(lambda r: r["wall"][FIXED_EPOCHS] / r["wall"][NOTEBOOK]), max, 0.8, False),
-        ("default `textrnn run` over the notebook's wall time", "<= 0.60",
-         per_round(lambda r: r["wall"][DEFAULT_RUN] / r["wall"][NOTEBOOK]), max, 0.6, False),
-        ("default `textrnn run`'s test accuracy less the notebook's", ">= 0",
-         per_round(lambda r: r["test_accuracy"][DEFAULT_RUN] - r["test_accuracy"][NOTEBOOK]), min, 0.0, True),
+
+def targets(rounds: list, useful_per_example: float, peak: float) -> list:
+    """A `Target` for each target of the issue "Training at the speed of the real tokens": its figure in each
+    round, the worst round's (the lowest for a floor, the highest for a ceiling) and whether that meets it."""
+    rows = [  # what, a floor (True) or a ceiling, the bound, how figures are written, the figure of a round
+        ("training examples/s, row-wise updates over the default Trainer", True, 1.8, "{:.2f}",
+         lambda r: r["throughput"][ROW_WISE_VARIANT] / r["throughput"][DEFAULT_TRAINER]),
+        ("useful FLOP/s of the Trainer with row-wise updates, share of peak", True, 0.15, "{:.1%}",
+         lambda r: useful_per_example * r["throughput"][ROW_WISE_VARIANT] / peak),
+        ("useful FLOP/s of the default Trainer, share of peak", True, 0.15, "{:.1%}",
+         lambda r: useful_per_example * r["throughput"][DEFAULT_TRAINER] / peak),
+        ("seconds outside training, `textrnn run --epochs N`", False, 25, "{:.1f}", lambda r: r["outside"]["total"]),
+        ("the Trainer's seconds around its epochs", False, 5, "{:.1f}", lambda r: r["outside"]["trainer"]),
+        ("process start (before the first component)", False, 5, "{:.1f}",
+         lambda r: r["outside"]["parts"][PROCESS_START]),
+        ("`textrnn run --epochs N` over the notebook's wall time", False, 0.8, "{:.2f}",
+         lambda r: r["wall"][FIXED_EPOCHS] / r["wall"][NOTEBOOK]),
+        ("default `textrnn run` over the notebook's wall time", False, 0.6, "{:.2f}",
+         lambda r: r["wall"][DEFAULT_RUN] / r["wall"][NOTEBOOK]),
+        ("default `textrnn run`'s test accuracy less the notebook's", True, 0.0, "{:+.4f}",
+         lambda r: r["test_accuracy"][DEFAULT_RUN] - r["test_accuracy"][NOTEBOOK]),
     ]
     out = []
-    for what, bound, values, worst_of, limit, at_least in rows:
-        worst = worst_of(values)
-        out.append((what, bound, values, worst, worst >= limit if at_least else worst <= limit))
+    for what, floor, limit, style, figure in rows:
+        values = [figure(r) for r in rounds]
+        worst = min(values) if floor else max(values)
+        out.append(Target(what, (">= " if floor else "<= ") + style.format(limit), values, worst,
+                          worst >= limit if floor else worst <= limit, style))
     return out
-
-
-def format_figure(value: float, what: str) -> str:
-    return f"{value:.1%}" if "share of peak" in what else f"{value:+.4f}" if "accuracy" in what else (
-        f"{value:.1f}" if "seconds" in what or "process start" in what else f"{value:.2f}")
 
 
 def render(args, started, config, rounds, serving, steps, scaling):
@@ -573,10 +564,10 @@ def render(args, started, config, rounds, serving, steps, scaling):
            + (f"; {args.conditions}" if args.conditions else "") + ". The rounds' figures are in performance.json.",
            "", TARGETS_SECTION, "", "| target | bound | each round | worst round | met |",
            "| --- | --- | --- | --- | --- |"]
-    for what, bound, values, worst, met in targets(rounds, {"per_example": useful}, peak):
-        what = what.replace("--epochs N", f"--epochs {args.epochs}")
-        out.append(f"| {what} | {bound} | {', '.join(format_figure(v, what) for v in values)} | "
-                   f"{format_figure(worst, what)} | {'yes' if met else '**no**'} |")
+    for target in targets(rounds, useful, peak):
+        out.append(f"| {target.what.replace('--epochs N', f'--epochs {args.epochs}')} | {target.bound} | "
+                   f"{', '.join(target.style.format(v) for v in target.values)} | "
+                   f"{target.style.format(target.worst)} | {'yes' if target.met else '**no**'} |")
     out += ["", "## 1. Against the notebook (whole process, wall time)", "",
             "| | wall time s, each round | ratio | training s | test accuracy |", "| --- | --- | --- | --- | --- |"]
     for name in (NOTEBOOK, FIXED_EPOCHS, DEFAULT_RUN):

@@ -28,7 +28,7 @@ def fake_round(row_wise_ratio, outside_total=20.0, fixed_wall=60.0, notebook_wal
 
 
 def targets_by_name(rounds):
-    return {what: (worst, met) for what, _, _, worst, met in performance.targets(rounds, {"per_example": 1e7}, 1e11)}
+    return {target.what: (target.worst, target.met) for target in performance.targets(rounds, 1e7, 1e11)}
 
 
 def test_a_target_is_met_only_when_its_worst_round_meets_it():
