@@ -274,8 +274,9 @@ def serving_check_figures(summary_paths, repeats: int = 3, conditions: str = "")
     out = [SERVING_CHECK_SECTION, "",
            f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores: each preset's pushed model (full "
            f"dataset, seed 0) probed {repeats} times by the check's child process (components/serving_probe.py: "
-           "TF Serving's session loader, warm-up replay, batch-1 latency over "
-           f"{serving_check.LATENCY_REQUESTS} requests, throughput at batch {serving_check.THROUGHPUT_BATCH}), "
+           f"TF Serving's session loader, warm-up replay, {serving_check.ROUNDS} rounds of "
+           f"{serving_check.LATENCY_REQUESTS} batch-1 requests and of batch-{serving_check.THROUGHPUT_BATCH} "
+           "requests, alone: nothing served beside it), "
            "the presets interleaved; median (min-max)" + (f"; {conditions}" if conditions else "") + ".", "",
            "| preset | " + " | ".join(label for _, label, _ in SERVING_CHECK_FIGURES) + " |",
            "| --- |" + " --- |" * len(SERVING_CHECK_FIGURES)]

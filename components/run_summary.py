@@ -235,6 +235,19 @@ def format_serving_check(check: dict) -> List[str]:
              figure("headlines_per_second", "min_headlines_per_second", "batch 64", " headlines/s", 0),
              figure("peak_memory_mb", "max_memory_mb", "memory", " MB", 0)]
     lines = ["serving check: " + (", ".join(p for p in parts if p) or "no figures")]
+    served = check.get("served", {})
+    if check.get("ratios"):
+        lines.append("               against the served version: " + ", ".join(
+            format_ratio(name, ratio) for name, ratio in check["ratios"].items()))
+        lines.append(f"               the served version: p50 {served['p50_ms']:.1f} ms, "
+                     f"p99 {served['p99_ms']:.1f} ms, "
+                     f"batch 64 {served['headlines_per_second']:.0f} headlines/s, memory "
+                     f"{served['peak_memory_mb']:.0f} MB (side by side, {check.get('rounds', '?')} rounds)")
+    elif check.get("served_error"):
+        lines.append(f"               not compared with the served version, which could not be measured: "
+                     f"{check['served_error']}")
+    elif check.get("ok") and "served_version" in check and not check["served_version"]:
+        lines.append("               the first push here: nothing served to compare with")
     details = []
     if "canary_max_difference" in check:
         worst = max([d for d in check["canary_max_difference"].values() if d is not None] or [float("nan")])
@@ -250,6 +263,22 @@ def format_serving_check(check: dict) -> List[str]:
     verdict = "passed" if check.get("ok") else "refused: " + "; ".join(check.get("reasons", []))
     lines.append("               " + verdict)
     return lines
+
+
+def format_ratio(name: str, ratio: dict) -> str:
+    """One ratio to the served version with its rounds' spread and its budget, as the serving check reports it.
+
+    Example:
+
+    >>> from textrnn.components.run_summary import format_ratio
+    >>> format_ratio("throughput", {"ratio": 0.97, "low": 0.91, "high": 1.04, "bound": "min", "budget": 0.67})
+    'batch 64 0.97x (0.91-1.04x; min 0.67x)'
+    """
+    notes = [f"{ratio['low']:.2f}-{ratio['high']:.2f}x"] if "low" in ratio else []
+    if ratio.get("budget"):
+        notes.append(f"{ratio['bound']} {ratio['budget']:g}x")
+    label = {"throughput": "batch 64"}.get(name, name)
+    return f"{label} {ratio['ratio']:.2f}x" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def served_model_dir(record: RunRecord) -> Optional[str]:

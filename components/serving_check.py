@@ -10,8 +10,14 @@ with a time limit and a memory limit, and emits the same `InfraBlessing` artifac
   differs from the Trainer's Keras model (`model.keras` on the Transform's output) by more than 1e-5;
 - its signature contract (names, inputs, their dtypes and shapes, output keys) differs from that of the version
   now being served, unless the run allows it (`allow_signature_change`); the difference is named;
-- it is over a budget: load time (with warm-up), batch-1 p50 and p99 latency, headlines per second at batch 64,
-  the process's peak memory.
+- it is over a budget. The budgets that matter compare it with the version now being served, measured side by
+  side in the same child process: batch-1 p50 and p99 latency and headlines per second at batch 64 from
+  requests interleaved one by one (candidate, served, served, candidate, ...) over several rounds, so that a slow
+  or busy machine slows both alike and the ratios keep their meaning on any machine; and its own peak memory
+  against the served version's, each loaded alone in a process. Absolute budgets (load time with warm-up,
+  latency, throughput, peak memory) catch what is pathological on any machine, and protect the machine. The
+  first push of a push destination has nothing to compare with: the model must load, warm up and answer, and
+  its figures are recorded.
 
 The figures and reasons are the artifact's custom properties and its `serving_check.json`; the child's log is
 `serving_check.log` beside it.
@@ -23,7 +29,7 @@ Example:
 >>> channel = lambda t: tfx.dsl.Channel(type=getattr(tfx.types.standard_artifacts, t))
 >>> check = ServingCheck(model=channel("Model"), model_run=channel("ModelRun"),
 ...                      transform_graph=channel("TransformGraph"), examples=channel("Examples"),
-...                      serving_model_dir="/srv/models/textrnn", budgets='{"max_p99_ms": 50}')
+...                      serving_model_dir="/srv/models/textrnn", budgets='{"max_p50_ratio": 1.5}')
 >>> check.id, list(check.outputs)
 ('ServingCheck', ['blessing'])
 """
@@ -53,9 +59,12 @@ RESULT_FILE = "serving_check.json"
 LOG_FILE = "serving_check.log"
 CANARY_SIZE = 64
 CANARY_TOLERANCE = 1e-5
+# The side-by-side measurement: ROUNDS rounds, each of LATENCY_REQUESTS batch-1 requests per model and batch-64
+# requests for THROUGHPUT_SECONDS; the rounds' ratios give the spread (benchmarks/results/serving-ratios.md).
+ROUNDS = 5
 LATENCY_REQUESTS = 200
 THROUGHPUT_BATCH = 64
-THROUGHPUT_SECONDS = 1.0
+THROUGHPUT_SECONDS = 0.4
 # The child is killed when its resident memory passes this multiple of the memory budget (it is refused for
 # passing the budget itself; the limit protects the machine from a model that keeps growing).
 MEMORY_LIMIT_FACTOR = 2.0
@@ -63,15 +72,22 @@ MEMORY_LIMIT_FACTOR = 2.0
 
 @dataclasses.dataclass(frozen=True)
 class ServingBudgets:
-    """What a model may cost under TF Serving, as ServingCheck measures it (None: not checked).
+    """What a model may cost under TF Serving, as ServingCheck measures it (None: not checked): ratios to the
+    version being served (`*_ratio`), and absolute figures.
 
     Example:
 
     >>> from textrnn.components.serving_check import ServingBudgets
-    >>> ServingBudgets(max_p99_ms=50).exceeded({"p99_ms": 61.0, "p50_ms": 4.0})
-    ['p99 latency at batch 1 61.0 ms is above the budget 50 ms']
+    >>> ServingBudgets(max_p50_ratio=1.5).exceeded({"ratios": {"p50": {"ratio": 4.0, "low": 3.5, "high": 4.4}},
+    ...                                             "p50_ms": 4.0, "served": {"p50_ms": 1.0}})
+    ["p50 latency at batch 1 is 4.00x the served version's (3.50-4.40x over its rounds; 4.00 ms against
+    1.00 ms), above the budget 1.5x"]
     """
 
+    max_p50_ratio: Optional[float] = None
+    max_p99_ratio: Optional[float] = None
+    min_throughput_ratio: Optional[float] = None
+    max_memory_ratio: Optional[float] = None
     max_load_seconds: Optional[float] = None
     max_p50_ms: Optional[float] = None
     max_p99_ms: Optional[float] = None
@@ -79,7 +95,18 @@ class ServingBudgets:
     max_memory_mb: Optional[float] = None
 
     def exceeded(self, figures: Dict[str, float]) -> List[str]:
-        """One sentence per budget the figures break."""
+        """One sentence per budget the figures break (`figures`: check_model's report)."""
+        reasons = []
+        ratios, served = figures.get("ratios", {}), figures.get("served", {})
+        for ratio_name, (budget_name, figure_name, text, unit, digits, direction) in RATIO_BUDGETS.items():
+            budget, ratio = getattr(self, budget_name), ratios.get(ratio_name)
+            if budget is None or ratio is None or (ratio["ratio"] - budget) * direction <= 0:
+                continue
+            spread = f"{ratio['low']:.2f}-{ratio['high']:.2f}x over its rounds; " if "low" in ratio else ""
+            reasons.append(f"{text} is {ratio['ratio']:.2f}x the served version's ({spread}"
+                           f"{figures[figure_name]:.{digits}f} {unit} against "
+                           f"{served[figure_name]:.{digits}f} {unit}), "
+                           f"{'above' if direction > 0 else 'below'} the budget {budget:g}x")
         checks = (
             ("max_load_seconds", "load_total_seconds", "load time with warm-up {:.2f} s is above the budget {:g} s", 1),
             ("max_p50_ms", "p50_ms", "p50 latency at batch 1 {:.1f} ms is above the budget {:g} ms", 1),
@@ -88,12 +115,46 @@ class ServingBudgets:
              f"throughput at batch {THROUGHPUT_BATCH} {{:.0f}} headlines/s is below the budget {{:g}}", -1),
             ("max_memory_mb", "peak_memory_mb", "peak memory {:.0f} MB is above the budget {:g} MB", 1),
         )
-        reasons = []
         for budget_name, figure_name, sentence, direction in checks:
             budget, value = getattr(self, budget_name), figures.get(figure_name)
             if budget is not None and value is not None and (value - budget) * direction > 0:
                 reasons.append(sentence.format(value, budget))
         return reasons
+
+
+# Each ratio to the served version: its budget, the figure it divides, how it reads, its unit and digits, and
+# whether it may not be above (1) or below (-1) the budget.
+RATIO_BUDGETS = {
+    "p50": ("max_p50_ratio", "p50_ms", "p50 latency at batch 1", "ms", 2, 1),
+    "p99": ("max_p99_ratio", "p99_ms", "p99 latency at batch 1", "ms", 2, 1),
+    "throughput": ("min_throughput_ratio", "headlines_per_second", f"throughput at batch {THROUGHPUT_BATCH}",
+                   "headlines/s", 0, -1),
+    "memory": ("max_memory_ratio", "peak_memory_mb", "peak memory", "MB", 0, 1),
+}
+
+
+def ratios_to_served(report: dict, rounds: List[dict]) -> Dict[str, dict]:
+    """Each ratio of the candidate's figure to the served version's (`report` and `report["served"]`): the pooled
+    figures' ratio, and for the timed ones the lowest and highest of the rounds' own ratios.
+
+    Example:
+
+    >>> from textrnn.components.serving_check import ratios_to_served
+    >>> report = {"p50_ms": 2.0, "p99_ms": 3.0, "headlines_per_second": 500.0, "peak_memory_mb": 800.0,
+    ...           "served": {"p50_ms": 1.0, "p99_ms": 2.0, "headlines_per_second": 1000.0, "peak_memory_mb": 800.0}}
+    >>> rounds = [{"p50": 1.9, "p99": 1.2, "throughput": 0.45}, {"p50": 2.1, "p99": 1.8, "throughput": 0.55}]
+    >>> ratios_to_served(report, rounds)["p50"], ratios_to_served(report, rounds)["memory"]
+    ({'ratio': 2.0, 'low': 1.9, 'high': 2.1}, {'ratio': 1.0})
+    """
+    served, ratios = report["served"], {}
+    for name, (_, figure, *_rest) in RATIO_BUDGETS.items():
+        if figure not in report or not served.get(figure):
+            continue
+        ratios[name] = {"ratio": report[figure] / served[figure]}
+        per_round = [r[name] for r in rounds if name in r]
+        if per_round:
+            ratios[name].update(low=min(per_round), high=max(per_round))
+    return ratios
 
 
 # --- the signature contract --------------------------------------------------------------------------------------
@@ -207,21 +268,27 @@ def _resident_mb(pid: int) -> float:
     return 0.0
 
 
-def probe_request(model_dir: str, headlines: List[bytes], latency_requests: int = LATENCY_REQUESTS,
-                  throughput_batch: int = THROUGHPUT_BATCH, throughput_seconds: float = THROUGHPUT_SECONDS) -> dict:
+def probe_request(model_dir: str, headlines: List[bytes], served_model_dir: Optional[str] = None,
+                  rounds: int = ROUNDS, latency_requests: int = LATENCY_REQUESTS,
+                  throughput_batch: int = THROUGHPUT_BATCH, throughput_seconds: float = THROUGHPUT_SECONDS,
+                  memory_only: bool = False) -> dict:
     """What serving_probe.py is asked to do with the model at `model_dir`: score `headlines` through both scoring
-    signatures (as tf.Examples and as strings), then measure `serving_default`."""
+    signatures (as tf.Examples and as strings), then measure `serving_default`, side by side with the version at
+    `served_model_dir` when there is one (`memory_only`: load, warm up and score only, for the peak memory)."""
     from textrnn.models.export import serialized_example
 
     as_text = lambda values: [base64.b64encode(v).decode() for v in values]  # noqa: E731
     return {
         "model_dir": model_dir,
+        "served_model_dir": served_model_dir,
         "canary": {DEFAULT_SIGNATURE: as_text([serialized_example(h) for h in headlines]),
                    HEADLINES_SIGNATURE: as_text(headlines)},
         "latency_signature": DEFAULT_SIGNATURE,
+        "rounds": rounds,
         "latency_requests": latency_requests,
         "throughput_batch": throughput_batch,
         "throughput_seconds": throughput_seconds,
+        "memory_only": memory_only,
     }
 
 
@@ -269,19 +336,27 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
     started = time.monotonic()
     model_dir = path_utils.serving_model_path(model_uri)
     headlines = canary_headlines(examples_uri)
-    request = probe_request(model_dir, headlines)
+    served_dir = served_version(serving_model_dir)
     memory_limit = budgets.max_memory_mb * MEMORY_LIMIT_FACTOR if budgets.max_memory_mb else None
-    result = run_probe(request, folder, timeout_seconds, memory_limit)
+    result = run_probe(probe_request(model_dir, headlines, served_dir), folder, timeout_seconds, memory_limit)
     figures = ("tensorflow", "load_seconds", "warmup_seconds", "warmup_requests", "p50_ms", "p99_ms",
-               "headlines_per_second", "peak_memory_mb")
+               "headlines_per_second", "peak_memory_mb", "process_peak_memory_mb")
     report = {key: result[key] for key in figures if key in result}
-    if "load_seconds" in report and "warmup_seconds" in report:
-        report["load_total_seconds"] = report["load_seconds"] + report["warmup_seconds"]
-    report.update(model=model_dir, canary_size=len(headlines), budgets=dataclasses.asdict(budgets))
+    _add_load_total(report)
+    report.update(model=model_dir, canary_size=len(headlines), budgets=dataclasses.asdict(budgets),
+                  served_version=served_dir, rounds=ROUNDS)
     reasons = []
     if "error" in result:
         step = f" ({result['step']})" if result.get("step") else ""
         reasons.append(f"the model does not serve{step}: {result['error']}")
+    elif served_dir:
+        report["served"], report["ratios"] = measure_served(result, served_dir, headlines,
+                                                            timeout_seconds, memory_limit, folder)
+        if report["served"].get("error"):
+            report["served_error"] = report["served"].pop("error")
+        for name, ratio in report["ratios"].items():  # what each ratio is held to, for the summary and the page
+            budget_name, direction = RATIO_BUDGETS[name][0], RATIO_BUDGETS[name][-1]
+            ratio.update(budget=getattr(budgets, budget_name), bound="max" if direction > 0 else "min")
 
     canary = result.get("canary", {})
     if canary:
@@ -302,8 +377,6 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
                                f"{differences[signature]:.2e} on the canary (tolerance {CANARY_TOLERANCE:g})")
         report["canary_max_difference"] = differences
 
-    served_dir = served_version(serving_model_dir)
-    report["served_version"] = served_dir
     if served_dir and fileio.exists(os.path.join(model_dir, "saved_model.pb")):
         try:
             changes = contract_differences(signature_contract(served_dir), signature_contract(model_dir))
@@ -319,6 +392,33 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
     report["ok"], report["reasons"] = not reasons, reasons
     report["check_seconds"] = time.monotonic() - started
     return report
+
+
+def _add_load_total(figures: dict) -> None:
+    if "load_seconds" in figures and "warmup_seconds" in figures:
+        figures["load_total_seconds"] = figures["load_seconds"] + figures["warmup_seconds"]
+
+
+def measure_served(result: dict, served_dir: str, headlines: List[bytes], timeout_seconds: float,
+                   memory_limit: Optional[float], folder: str):
+    """The served version's figures beside the candidate's (`result`, whose child measured both side by side),
+    its peak memory from a child that loads it alone as the candidate's did, and the ratios; the figures say
+    `error` when the served version could not be measured (the ratios are then not checked)."""
+    served = dict(result.get("served", {}))
+    if "error" not in served:
+        alone_folder = os.path.join(folder, "served")
+        os.makedirs(alone_folder, exist_ok=True)
+        alone = run_probe(probe_request(served_dir, headlines, memory_only=True), alone_folder, timeout_seconds,
+                          memory_limit)
+        if "error" in alone:
+            served["error"] = alone["error"]
+        else:
+            served["peak_memory_mb"] = alone["peak_memory_mb"]
+    _add_load_total(served)
+    served.pop("step", None)
+    if "error" in served:
+        return served, {}
+    return served, ratios_to_served({**result, "served": served}, result.get("rounds", []))
 
 
 @tfx.dsl.components.component
@@ -353,5 +453,7 @@ def ServingCheck(
     for key in ("load_total_seconds", "p50_ms", "p99_ms", "headlines_per_second", "peak_memory_mb", "check_seconds"):
         if key in report:
             blessing.set_float_custom_property(key, float(report[key]))
+    for name, ratio in report.get("ratios", {}).items():
+        blessing.set_float_custom_property(f"{name}_ratio", float(ratio["ratio"]))
     blessing.set_string_custom_property("reasons", "; ".join(report["reasons"]))
     logging.info("serving check: %s", "passed" if report["ok"] else "refused: " + "; ".join(report["reasons"]))

@@ -9,9 +9,11 @@ register ops the server does not have), and it runs unchanged under the serving 
 
     python serving_probe.py REQUEST.json RESULT.json
 
-REQUEST.json: {"model_dir", "canary": {signature: [base64 input, ...]}, "latency_signature",
-"latency_requests", "throughput_batch", "throughput_seconds"}. RESULT.json: the canary's outputs, the timings
-and the process's peak memory; with "error" and "step" when a step failed.
+REQUEST.json: {"model_dir", "canary": {signature: [base64 input, ...]}, "latency_signature", "served_model_dir"
+(optional), "rounds", "latency_requests", "throughput_batch", "throughput_seconds", "memory_only" (optional)}.
+RESULT.json: the canary's outputs, the timings, the model's peak memory before the served version joined it,
+"served" (the served version's figures) and "rounds" (each round's ratios), and the process's peak memory; with
+"error" and "step" when a step failed.
 """
 import base64
 import json
@@ -100,27 +102,92 @@ def _single_input(bundle: SessionBundle, signature: str) -> str:
     return names[0]
 
 
+def _load(path: str, into: dict) -> SessionBundle:
+    """Loads and warms up the version at `path` as TF Serving does, timing both into `into`."""
+    into["step"] = "load"
+    started = time.perf_counter()
+    bundle = SessionBundle(path)
+    into["load_seconds"] = time.perf_counter() - started
+    into["step"] = "warm-up"
+    started = time.perf_counter()
+    into["warmup_requests"] = replay_warmup(bundle)
+    into["warmup_seconds"] = time.perf_counter() - started
+    return bundle
+
+
+def _percentile_ms(seconds: List[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(seconds, q) * 1000)
+
+
+def measure(models: list, latency_batches: list, throughput_batches: list, rounds: int, latency_requests: int,
+            throughput_seconds: float) -> dict:
+    """Times `models` ((bundle, signature, input name) each: one model, or the candidate and the served version)
+    side by side. Each round sends `latency_requests` batch-1 requests (from `latency_batches`) to each model in
+    turns (A B, B A, A B, ...), then full batches (`throughput_batches`) in turns until `throughput_seconds` have
+    passed (3 each at least), so that whatever else the machine does falls on both alike. Returns each model's
+    figures over all rounds and, for two models, each round's ratios (the first model's over the second's)."""
+    import numpy as np
+
+    call = [lambda batch, m=m: m[0].run(m[1], {m[2]: batch}) for m in models]
+    for run, batch, full in zip(call, latency_batches, throughput_batches):
+        for index in range(5):  # not measured: the first calls of each batch shape allocate
+            run(batch[index % len(batch):][:1])
+        run(full)
+    latency = [[] for _ in models]
+    busy = [[] for _ in models]
+    counted = [0 for _ in models]
+    ratios = []
+    for _ in range(rounds):
+        latency_round = [[] for _ in models]
+        for index in range(latency_requests):
+            order = range(len(models)) if index % 2 == 0 else reversed(range(len(models)))
+            for which in order:
+                one = latency_batches[which][index % len(latency_batches[which]):][:1]
+                started = time.perf_counter()
+                call[which](one)
+                latency_round[which].append(time.perf_counter() - started)
+        busy_round, pairs, round_started = [0.0 for _ in models], 0, time.perf_counter()
+        while pairs < 3 or time.perf_counter() - round_started < throughput_seconds:
+            order = range(len(models)) if pairs % 2 == 0 else reversed(range(len(models)))
+            for which in order:
+                started = time.perf_counter()
+                call[which](throughput_batches[which])
+                busy_round[which] += time.perf_counter() - started
+            pairs += 1
+        for which in range(len(models)):
+            latency[which] += latency_round[which]
+            busy[which].append(busy_round[which])
+            counted[which] += pairs * len(throughput_batches[which])
+        if len(models) == 2:
+            ratios.append({"p50": _percentile_ms(latency_round[0], 50) / _percentile_ms(latency_round[1], 50),
+                           "p99": _percentile_ms(latency_round[0], 99) / _percentile_ms(latency_round[1], 99),
+                           # the same count of headlines each: the rate's ratio is that of the times, inverted
+                           "throughput": busy_round[1] / busy_round[0]})
+    figures = [{"p50_ms": _percentile_ms(latency[w], 50), "p99_ms": _percentile_ms(latency[w], 99),
+                "headlines_per_second": counted[w] / float(np.sum(busy[w]))} for w in range(len(models))]
+    return {"figures": figures, "rounds": ratios}
+
+
 def probe(request: dict, result: dict) -> None:
-    """Loads, warms up, scores the canary and measures, into `result` (JSON-ready); `result["step"]` names the
-    step under way, which stays there when one fails."""
+    """Loads, warms up and scores the canary through the model at `model_dir`, notes its peak memory, then (unless
+    `memory_only`) loads the served version at `served_model_dir` too, if any, and measures both side by side
+    (`measure`), into `result` (JSON-ready); `result["step"]` names the step under way, which stays there when
+    one fails. A `memory_only` probe skips canary signatures the model does not have (a served version may
+    predate them)."""
     import numpy as np
     import tensorflow as tf
 
     result["tensorflow"] = tf.__version__
-    result["step"] = "load"
-    started = time.perf_counter()
-    bundle = SessionBundle(request["model_dir"])
-    result["load_seconds"] = time.perf_counter() - started
-
-    result["step"] = "warm-up"
-    started = time.perf_counter()
-    result["warmup_requests"] = replay_warmup(bundle)
-    result["warmup_seconds"] = time.perf_counter() - started
+    bundle = _load(request["model_dir"], result)
 
     result["step"] = "canary"
     canary, batches = {}, {}
     for signature, values in request["canary"].items():
         if signature not in bundle.signature_defs:
+            if request.get("memory_only"):
+                continue
             raise KeyError(f"the model has no signature {signature!r} (it has {', '.join(bundle.signature_names())})")
         batch = np.array([base64.b64decode(v) for v in values], dtype=object)
         batches[signature] = (_single_input(bundle, signature), batch)
@@ -128,29 +195,35 @@ def probe(request: dict, result: dict) -> None:
         canary[signature] = {name: np.asarray(value).tolist() for name, value in outputs.items()
                              if np.asarray(value).dtype != object}
     result["canary"] = canary
+    # The model's own serving footprint: before a second model shares the process.
+    result["peak_memory_mb"] = peak_memory_mb()
+    if request.get("memory_only"):
+        result.pop("step")
+        return
 
-    result["step"] = "latency"
-    name, batch = batches[request["latency_signature"]]
-    for index in range(5):  # not measured: the first calls of each batch shape allocate
-        bundle.run(request["latency_signature"], {name: batch[index % len(batch):][:1]})
-    seconds = []
-    for index in range(request["latency_requests"]):
-        one = batch[index % len(batch):][:1]
-        started = time.perf_counter()
-        bundle.run(request["latency_signature"], {name: one})
-        seconds.append(time.perf_counter() - started)
-    result["p50_ms"] = float(np.percentile(seconds, 50) * 1000)
-    result["p99_ms"] = float(np.percentile(seconds, 99) * 1000)
+    signature = request["latency_signature"]
+    models, latency_batches = [(bundle, signature, batches[signature][0])], [batches[signature][1]]
+    if request.get("served_model_dir"):
+        served = result["served"] = {}
+        try:
+            served_bundle = _load(request["served_model_dir"], served)
+            served["step"] = "canary"
+            served_input = _single_input(served_bundle, signature)
+            served_bundle.run(signature, {served_input: batches[signature][1]})
+            served.pop("step")
+            models.append((served_bundle, signature, served_input))
+            latency_batches.append(batches[signature][1])
+        except Exception as error:  # the candidate is still measured, alone; the parent says why
+            served["error"] = f"{type(error).__name__}: {error}".strip()
 
-    result["step"] = "throughput"
+    result["step"] = "measure"
     size = request["throughput_batch"]
-    full = np.resize(batch, size)  # the canary repeated to the batch size
-    bundle.run(request["latency_signature"], {name: full})
-    count, started = 0, time.perf_counter()
-    while count < 3 or time.perf_counter() - started < request["throughput_seconds"]:
-        bundle.run(request["latency_signature"], {name: full})
-        count += 1
-    result["headlines_per_second"] = count * size / (time.perf_counter() - started)
+    measured = measure(models, latency_batches, [np.resize(b, size) for b in latency_batches],  # canary repeated
+                       request["rounds"], request["latency_requests"], request["throughput_seconds"])
+    result.update(measured["figures"][0])
+    if len(models) == 2:
+        result["served"].update(measured["figures"][1])
+        result["rounds"] = measured["rounds"]
     result.pop("step")
 
 
@@ -178,7 +251,8 @@ def main(argv: List[str]) -> int:
     except Exception as error:  # reported to the parent, which names the step and refuses the model
         result.update(error=f"{type(error).__name__}: {error}".strip(), traceback=traceback.format_exc()[-4000:])
         status = 1
-    result["peak_memory_mb"] = peak_memory_mb()
+    result["process_peak_memory_mb"] = peak_memory_mb()
+    result.setdefault("peak_memory_mb", result["process_peak_memory_mb"])  # a probe that failed before its canary
     with open(result_path, "w") as f:
         json.dump(result, f)
     return status

@@ -4,19 +4,25 @@ Each `run_fn` trains as the real one (models/train.py) and then replaces the ser
 a fault TF Serving's clients would meet: `run_fn_tracking_the_keras_model` is the old export, which tracked the
 Keras model (it loads with `tf.saved_model.load` but not under TF Serving's session loader); `run_fn_renaming_the_input`
 renames the `headlines` signature's input from `headline` to `text` (its warm-up requests renamed too, so the
-model itself serves).
+model itself serves); `run_fn_slower_and_larger` answers exactly what the real export answers, but each request
+first waits SLOWER_BY_MS (a tf.data sleep in the serving graph: time, not work, so no machine is fast enough to
+hide it) and every signature reads a BALLAST_MB variable that the session restores into memory.
 """
 import os
 
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow.python.data.experimental.ops import testing as data_testing  # sleep(): not in tf.data's public API
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from textrnn.contract import HEADLINES_SIGNATURE, KERAS_MODEL_FILE
 from textrnn.models import export, train
 from textrnn.models.config import ModelConfig
 from textrnn.preprocessing import features
+
+SLOWER_BY_MS = 20
+BALLAST_MB = 512
 
 
 def _trained(fn_args):
@@ -57,12 +63,17 @@ class _RenamedInputModule(export.ServingModule):
         return self._probability({features.TEXT_KEY: tf.reshape(text, [-1, 1])})
 
 
-def run_fn_renaming_the_input(fn_args) -> None:
+def _export(module_class, fn_args) -> None:
+    """Trains, then saves `module_class`'s signatures as the real export does (the variables they read tracked)."""
     model, transform_output, config = _trained(fn_args)
-    module = _RenamedInputModule(model, transform_output, config.tokenizer.punctuation_tokens)
+    module = module_class(model, transform_output, config.tokenizer.punctuation_tokens)
     signatures = _signatures(module)
     module.served_variables = export.served_variables(signatures.values())
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures=signatures)
+
+
+def run_fn_renaming_the_input(fn_args) -> None:
+    _export(_RenamedInputModule, fn_args)
     requests = []
     for log in export.warmup_requests():
         request = log.predict_log.request
@@ -77,3 +88,21 @@ def run_fn_renaming_the_input(fn_args) -> None:
     with tf.io.TFRecordWriter(path) as writer:
         for log in requests:
             writer.write(log.SerializeToString())
+
+
+class _SlowerAndLargerModule(export.ServingModule):
+    def __init__(self, model, tf_transform_output, punctuation_tokens):
+        super().__init__(model, tf_transform_output, punctuation_tokens)
+        self.ballast = tf.Variable(tf.ones([BALLAST_MB * 2**20 // 4], tf.float32), trainable=False)
+
+    def _probability(self, raw_features):
+        probability = super()._probability(raw_features)[export.OUTPUT_KEY]
+        # Zero, but only once the whole ballast is in memory; the sleep passes the probabilities through.
+        probability += tf.minimum(tf.abs(self.ballast[-1]), 0.0)
+        delayed = tf.data.Dataset.from_tensors(probability).apply(data_testing.sleep(SLOWER_BY_MS * 1000))
+        return {export.OUTPUT_KEY: delayed.get_single_element()}
+
+
+def run_fn_slower_and_larger(fn_args) -> None:
+    _export(_SlowerAndLargerModule, fn_args)
+    export.write_warmup_requests(fn_args.serving_model_dir)

@@ -122,8 +122,8 @@ def test_pushed_models_give_the_same_probabilities_under_the_serving_release(pus
     records = [json.loads(line) for line in (headlines_1500 / "headlines.json").read_text().splitlines()[-64:]]
     headlines = [r["headline"].encode() for r in records] + EDGE_HEADLINES
     inputs = {DEFAULT_SIGNATURE: [serialized_example(h) for h in headlines], HEADLINES_SIGNATURE: headlines}
-    request = serving_check.probe_request(pushed[preset]["pushed_to"], headlines, latency_requests=10, throughput_batch=8,
-                                          throughput_seconds=0.1)
+    request = serving_check.probe_request(pushed[preset]["pushed_to"], headlines, rounds=1, latency_requests=10,
+                                          throughput_batch=8, throughput_seconds=0.1)
     served = serving_check.run_probe(request, str(tmp_path), timeout_seconds=300, memory_limit_mb=None,
                                      python=serving_python)
     assert "error" not in served, served.get("traceback", served)
