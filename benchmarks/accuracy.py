@@ -112,12 +112,24 @@ def test_split_quality(pushed_dir: str, examples_uri: str) -> dict:
             "model_mb": options.disk_bytes(pushed_dir) / 2**20}
 
 
+def resolved_settings(name: str, changed: dict) -> dict:
+    """Every model setting a run trained with: the preset's values, then what its flags changed (from the run's
+    summary, `settings_changed`).
+
+    >>> resolved_settings("default", {"lstm_units": [128]})["lstm_units"]
+    [128]
+    """
+    values = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in PRESETS[name].config.to_dict().items()}
+    return {**values, **changed}
+
+
 def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:
     """Runs the pipeline with one preset and seed; returns the measurements of that run."""
     started = time.perf_counter()
+    flags = [*preset_args(name), *extra_args]
     command = [os.path.join(os.path.dirname(sys.executable), "textrnn"), "run", "--preset", name, "--seed", str(seed),
-               "--output-root", output_root, "--eval-loss-bound", "10", "--eval-loss-tolerance", "10",
-               *preset_args(name), *extra_args]
+               "--output-root", output_root, "--eval-loss-bound", "10", "--eval-loss-tolerance", "10", *flags]
     print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     subprocess.run(command, check=True)
     wall = time.perf_counter() - started
@@ -136,8 +148,10 @@ def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None)
         **test_split_quality(summary["pushed_to"], examples_uri),
         "preset": name,
         "variant": variant,
-        # The preset as it was measured: a later change to the preset must not relabel this row.
+        # The preset and flags as they were measured: a later change to the preset must not relabel this row.
         "description": PRESETS[name].description,
+        "flags": flags,
+        "settings": resolved_settings(name, summary["settings_changed"]),
         "seed": seed,
         "eval_loss": summary["eval_metrics"]["binary_crossentropy"],
         "eval_accuracy": summary["eval_metrics"]["binary_accuracy"],
@@ -208,6 +222,26 @@ def _seeds(row) -> str:
     return f"{label} {', '.join(map(str, row['seeds']))}: test accuracy {per_seed}"
 
 
+def _description(row) -> str:
+    """The preset's description saved with the row; never today's, which may describe another model."""
+    if "description" not in row:
+        return f"{row['preset']} as of {row['measured'][:10]} (its description was not saved)"
+    source = f" ({row['description_source']})" if row.get("description_source") else ""
+    return row["description"] + source
+
+
+def _flags(row) -> str:
+    """The flags a row ran with beyond the preset (they override its description), and where they come from."""
+    if row.get("flags"):
+        flags = f" Run with `{' '.join(row['flags'])}`, which overrides the description where they differ"
+    elif "flags" in row:
+        flags = " No flags beyond the preset"
+    else:
+        return " Its flags were not saved."
+    source = f" ({row['flags_source']})" if row.get("flags_source") else ""
+    return f"{flags}{source}."
+
+
 def markdown(rows, figures_dir: str) -> str:
     lines = [
         "| preset | eval loss | eval accuracy | test accuracy | test AUC | test ECE | book | epochs | Trainer time "
@@ -229,7 +263,7 @@ def markdown(rows, figures_dir: str) -> str:
         )
         conditions = f"; {row['conditions']}" if row.get("conditions") else ""
         notes.append(f"- {row_key(row)} (measured {row['measured']}, {_seeds(row)}{conditions}): "
-                     f"{row.get('description', PRESETS[row['preset']].description)}.")
+                     f"{_description(row)}.{_flags(row)}")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 

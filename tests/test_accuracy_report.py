@@ -1,5 +1,7 @@
 """The accuracy benchmark's measures and table, without running the pipeline."""
 import doctest
+import json
+import os
 
 import numpy as np
 import pytest
@@ -33,14 +35,27 @@ def test_rows_measured_before_a_column_existed_show_a_dash():
     assert "| 9.5 ms | 1298 | 131 MB |" in lines[3] and "–" not in lines[3]
 
 
-def test_a_row_keeps_the_description_of_the_preset_it_measured():
-    row = {"preset": "best", "variant": "BiLSTM(64)", "eval_loss": 0.27, "eval_accuracy": 0.88, "test_accuracy": 0.89,
+def test_a_row_keeps_the_description_and_flags_it_was_measured_with():
+    row = {"preset": "best", "variant": "10 models", "eval_loss": 0.25, "eval_accuracy": 0.89, "test_accuracy": 0.9,
            "epochs": 4, "wall_seconds": 400, "trainer_seconds": 350, "examples_per_second": 1600, "figures": [],
-           "measured": "2026-11-30 20:50", "description": "five models with one BiLSTM(64)"}
-    earlier = {key: value for key, value in row.items() if key not in ("variant", "description")}
-    notes = accuracy.markdown([row, earlier], "benchmarks/results").splitlines()[-2:]
-    assert notes[0].endswith(": five models with one BiLSTM(64).")
-    assert notes[1].endswith(f": {accuracy.PRESETS['best'].description}.")
+           "measured": "2026-12-06 12:38", "description": "an ensemble of 5 models", "flags": ["--ensemble-size", "10"]}
+    unsaved = {key: value for key, value in row.items() if key not in ("variant", "description", "flags")}
+    repaired = dict(row, variant="repaired", flags=[], flags_source="inferred from its label",
+                    description_source="the preset's description in the commit that saved it")
+    notes = accuracy.markdown([row, unsaved, repaired], "benchmarks/results").splitlines()[-3:]
+    assert notes[0].endswith(": an ensemble of 5 models. Run with `--ensemble-size 10`, which overrides the "
+                             "description where they differ.")
+    # Today's description of the preset may describe another model: a row without its own says so.
+    assert notes[1].endswith(": best as of 2026-12-06 (its description was not saved). Its flags were not saved.")
+    assert accuracy.PRESETS["best"].description not in notes[1]
+    assert notes[2].endswith(": an ensemble of 5 models (the preset's description in the commit that saved it). "
+                             "No flags beyond the preset (inferred from its label).")
+
+
+def test_every_saved_row_has_its_description_and_flags():
+    with open(os.path.join(os.path.dirname(accuracy.__file__), "results", "accuracy.json")) as f:
+        rows = json.load(f)
+    assert rows and all(row.get("description") and "flags" in row for row in rows)
 
 
 def test_rewriting_the_table_keeps_the_hand_written_choices(tmp_path):
