@@ -22,7 +22,7 @@ import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from textrnn.contract import DEFAULT_PIPELINE_NAME
+from textrnn.contract import ALWAYS_RUN, DEFAULT_PIPELINE_NAME
 from textrnn.errors import TextrnnError
 from textrnn.models import presets
 from textrnn.models.config import ModelConfig
@@ -130,7 +130,7 @@ class PipelineOptions:
     glove_dir: Optional[str] = setting(None, "where GloVe files named without a folder are found (default "
                                              "~/.cache/textrnn/glove)", metavar="DIR")
     cache: bool = setting(True, "reuse the outputs of earlier runs with the same data and settings (TFX's "
-                                "cache; the Trainer, Evaluator and Pusher always run)")
+                                f"cache; {', '.join(ALWAYS_RUN)} always run)")
     beam_runner: str = setting("direct", "direct: Beam's DirectRunner in this process (see beam_mode); portable: "
                                          "the job service at job_endpoint with SDK workers from worker_pool",
                                choices=BEAM_RUNNERS)
