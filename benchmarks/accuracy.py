@@ -119,9 +119,7 @@ def resolved_settings(name: str, changed: dict) -> dict:
     >>> resolved_settings("default", {"lstm_units": [128]})["lstm_units"]
     [128]
     """
-    values = {key: list(value) if isinstance(value, tuple) else value
-              for key, value in PRESETS[name].config.to_dict().items()}
-    return {**values, **changed}
+    return PRESETS[name].config.replace(**changed).to_dict()
 
 
 def run_preset(name: str, seed: int, output_root: str, extra_args, variant=None) -> dict:
