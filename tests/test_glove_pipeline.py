@@ -87,7 +87,7 @@ def test_embedding_matrix_matches_the_transform_vocabulary(glove_run):
     kept = [w.decode() for w in transform.vocabulary_by_name(features.VOCAB_NAME)]
     expected, covered = glove.embedding_matrix(kept, str(TWITTER_25D_SUBSET), CONFIG.tokenizer.vocab_size, 25)
     embedding = record.output("GloveCoverage", "embedding")
-    saved, saved_covered = glove.embedding_matrix(kept, embedding.uri, CONFIG.tokenizer.vocab_size, 25)
+    saved, saved_covered = glove.embedding_matrix(kept, None, CONFIG.tokenizer.vocab_size, 25, saved_embedding=embedding.uri)
     np.testing.assert_array_equal(saved, expected)
     assert saved_covered == covered == run_record.custom_property(embedding, "covered_words") > 500
 
