@@ -4,9 +4,14 @@ The repository keeps the design card's top-level folders; they install as subpac
 `textrnn` (textrnn/ holds the package's own __init__): pipeline/ is `textrnn.pipeline`, models/ is
 `textrnn.models`, and so on. Nothing else is installed at top level.
 """
+import os
+import runpy
+
 import setuptools
 
-SUBPACKAGES = ("pipeline", "components", "preprocessing", "models", "kubeflow")
+# Named once, in textrnn/contract.py (it imports nothing, so it runs before textrnn is installed).
+SUBPACKAGES = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "textrnn", "contract.py"))[
+    "SUBPACKAGES"]
 
 TFX_STACK = [
     "tfx==1.21.0",

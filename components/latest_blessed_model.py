@@ -24,6 +24,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import La
 from tfx.types import standard_artifacts
 
 from textrnn.components import run_record
+from textrnn.contract import LOCAL_BASELINE_NODE
 
 MODEL, BLESSING, STATISTICS, INFRA_BLESSING = "model", "model_blessing", "statistics", "infra_blessing"
 # The custom property naming the model a blessing judged, as the Evaluator's ModelBlessing and ServingCheck's
@@ -78,11 +79,12 @@ class LatestBlessedModelAndStatisticsStrategy(tfx.dsl.experimental.ResolverStrat
 
 
 def latest_blessed_model_resolver() -> tfx.dsl.Resolver:
-    """The Resolver node of the baseline, id "latest_blessed_model_resolver" as in the TFX templates."""
+    """The Resolver node of the baseline, id "latest_blessed_model_resolver" (contract.LOCAL_BASELINE_NODE) as in
+    the TFX templates."""
     return tfx.dsl.Resolver(
         strategy_class=LatestBlessedModelAndStatisticsStrategy,
         model=tfx.dsl.Channel(type=standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
         statistics=tfx.dsl.Channel(type=standard_artifacts.ExampleStatistics),
         infra_blessing=tfx.dsl.Channel(type=standard_artifacts.InfraBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(LOCAL_BASELINE_NODE)

@@ -1,11 +1,14 @@
 """What one pipeline run did, read back from ML Metadata."""
 import dataclasses
+import os
 from typing import Any, Dict, Optional
 
 import ml_metadata as mlmd
 from google.protobuf import json_format
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
+
+from textrnn.contract import BASELINE_NODE, BASELINE_OUTPUTS, LOCAL_BASELINE_NODE, RUN_OUTPUTS
 
 _STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -82,7 +85,27 @@ def read_run_context(store: mlmd.MetadataStore, run: metadata_store_pb2.Context)
         outputs[node_id] = {
             output_ids[artifact.id]: artifact for artifact in store.get_artifacts_by_id(list(output_ids))
         }
+    if LOCAL_BASELINE_NODE in outputs:
+        outputs[BASELINE_NODE] = outputs[LOCAL_BASELINE_NODE]
     return RunRecord(run.name, states, outputs, seconds, started, properties)
+
+
+def run_name(artifact_uri: str) -> str:
+    """The run's folder name in an output URI laid out as `<root>/.../<run>/<task>/<output>` (Kubeflow
+    Pipelines and Vertex AI Pipelines both lay out output artifacts so)."""
+    return os.path.basename(os.path.dirname(os.path.dirname(artifact_uri.rstrip("/"))))
+
+
+def record_of_inputs(run_id: str, artifacts: Dict[str, Any]) -> RunRecord:
+    """The record of a run from a component's input artifacts (TFX artifacts, None where absent), named as in
+    RUN_OUTPUTS and BASELINE_OUTPUTS: how RunReport and RunVerdict read a run on Kubeflow, where a task cannot
+    read ML Metadata. Every node that gave an artifact counts as COMPLETE."""
+    outputs: Dict[str, Dict[str, metadata_store_pb2.Artifact]] = {}
+    for name, artifact in artifacts.items():
+        if artifact is not None:
+            node, key = RUN_OUTPUTS[name] if name in RUN_OUTPUTS else (BASELINE_NODE, BASELINE_OUTPUTS[name])
+            outputs.setdefault(node, {})[key] = artifact.mlmd_artifact
+    return RunRecord(run_id, states={node: "COMPLETE" for node in outputs if node != BASELINE_NODE}, outputs=outputs)
 
 
 def custom_property(artifact: Optional[metadata_store_pb2.Artifact], name: str, default=None):

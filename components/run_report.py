@@ -35,28 +35,13 @@ from tfx.types.value_artifact import ValueArtifact
 
 from textrnn.components.glove_coverage import GloveCoverageReport
 from textrnn.components.run_record import RunRecord, custom_property
+from textrnn.contract import BASELINE_NODE, BASELINE_OUTPUTS, RUN_OUTPUTS
 from textrnn.errors import TextrnnError
 
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
 Parameter = tfx.dsl.components.Parameter
 
-# Where each input of RunReport sits in a run record: node id and output key (as ML Metadata records them).
-REPORT_INPUTS = {
-    "examples": ("JsonExampleGen", "examples"),
-    "statistics": ("StatisticsGen", "statistics"),
-    "schema": ("ImportSchemaGen", "schema"),
-    "anomalies": ("ExampleValidator", "anomalies"),
-    "model": ("Trainer", "model"),
-    "model_run": ("Trainer", "model_run"),
-    "evaluation": ("Evaluator", "evaluation"),
-    "blessing": ("Evaluator", "blessing"),
-    "serving_blessing": ("ServingCheck", "blessing"),
-    "pushed_model": ("Pusher", "pushed_model"),
-    "coverage": ("GloveCoverage", "coverage"),
-    "tuner_results": ("Tuner", "tuner_results"),
-    "best_hyperparameters": ("Tuner", "best_hyperparameters"),
-}
 # The report's own settings property (JSON: preset, settings_changed, data_source, data_expectations) among its
 # exec properties.
 SETTINGS_PROPERTY = "run_settings"
@@ -66,8 +51,46 @@ MISTAKES_SHOWN = 10
 QUARANTINE_SHOWN = 20
 CALIBRATION_BINS = 10
 TOP_VALUES_SHOWN = 3
-# textrnn's subpackages, whose source the code version hashes (setup.py installs the same).
-SUBPACKAGES = ("pipeline", "components", "preprocessing", "models", "kubeflow")
+REPORT_NODE = "RunReport"
+SUMMARY_FILE = "summary.json"
+
+
+class RunSummary(tfx.dsl.Artifact):
+    """The run's summary, `summary.json` in the artifact's folder: what `textrnn run` prints and saves as
+    `summary-<run id>.json` (run_summary.build_summary's keys, the preset and changed settings, and `report`, the
+    page's URI). RunReport writes it once per run; `run_local`, RunVerdict and `textrnn report` read it.
+
+    Example:
+
+    >>> import textrnn
+    >>> textrnn.RunSummary.TYPE_NAME
+    'textrnn.RunSummary'
+    """
+
+    # <module>.<Class> of an importable name (`textrnn` exports it), as Kubeflow's compiler requires.
+    TYPE_NAME = "textrnn.RunSummary"
+
+
+def summary_file(summary_artifact_uri: str) -> str:
+    return os.path.join(summary_artifact_uri, SUMMARY_FILE)
+
+
+def read_summary(summary_artifact_uri: str) -> dict:
+    """The summary a RunReport wrote."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(summary_file(summary_artifact_uri)) as f:
+        return json.load(f)
+
+
+def saved_summary(record: RunRecord) -> Optional[dict]:
+    """The summary the run's RunReport wrote (None for a run that ended before its RunReport did)."""
+    import tensorflow as tf
+
+    artifact = record.output(REPORT_NODE, "summary")
+    if artifact is None or not tf.io.gfile.exists(summary_file(artifact.uri)):
+        return None
+    return read_summary(artifact.uri)
 
 
 class HTML(ValueArtifact):
@@ -314,8 +337,8 @@ def data_checks(record: RunRecord, expectations: Dict[str, List[float]]) -> List
 
     from textrnn.components import anomalies_gate
 
-    statistics, schema = record.output(*REPORT_INPUTS["statistics"]), record.output(*REPORT_INPUTS["schema"])
-    anomalies = record.output(*REPORT_INPUTS["anomalies"])
+    statistics, schema = record.output(*RUN_OUTPUTS["statistics"]), record.output(*RUN_OUTPUTS["schema"])
+    anomalies = record.output(*RUN_OUTPUTS["anomalies"])
     checks = []
     if anomalies is not None:
         anomalies = tfx_artifact(anomalies, standard_artifacts.ExampleAnomalies)
@@ -328,7 +351,7 @@ def data_checks(record: RunRecord, expectations: Dict[str, List[float]]) -> List
     statistics = tfx_artifact(statistics, standard_artifacts.ExampleStatistics)
     by_split = {split: anomalies_gate.load_split_statistics(statistics, split)
                 for split in artifact_utils.decode_split_names(statistics.split_names)}
-    baseline = record.output("baseline", "statistics")
+    baseline = record.output(BASELINE_NODE, BASELINE_OUTPUTS["baseline_statistics"])
     baseline = baseline and tfx_artifact(baseline, standard_artifacts.ExampleStatistics)
     baseline_train = None
     if baseline is not None and anomalies_gate.TRAIN_SPLIT in artifact_utils.decode_split_names(baseline.split_names):
@@ -380,27 +403,6 @@ def call_examples(pushed_to: str) -> dict:
     return {"model_name": model_name, "version": version, "rest": rest, "grpc": grpc}
 
 
-def code_version() -> str:
-    """textrnn's version and a hash of its installed source (the same hash means the same code)."""
-    import glob
-    import hashlib
-    import importlib.metadata
-    import importlib.util
-
-    digest = hashlib.sha256()
-    for package in ("textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)):
-        folder = importlib.util.find_spec(package).submodule_search_locations[0]  # found, not imported
-        for path in sorted(glob.glob(os.path.join(folder, "*.py"))):
-            digest.update(f"{package}/{os.path.basename(path)}".encode())
-            with open(path, "rb") as f:
-                digest.update(f.read())
-    try:
-        version = importlib.metadata.version("textrnn")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
-        version = "(not installed)"
-    return f"textrnn {version}, source {digest.hexdigest()[:12]}"
-
-
 def collect(record: RunRecord, summary: dict, settings: dict, serving_model=None, now: Optional[float] = None) -> dict:
     """Everything the page shows, from the run's record and summary (run_summary.build_summary): plain values
     and data URLs, each section None when the run lacks it."""
@@ -409,18 +411,20 @@ def collect(record: RunRecord, summary: dict, settings: dict, serving_model=None
     from textrnn.components import run_summary
     from textrnn.components.json_example_gen import read_quarantine
 
+    from textrnn.components.code_version import code_version
+
     page = {"summary": summary, "settings": settings, "code_version": code_version(),
             "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "timeline": timeline(record, now), "why_not_pushed": None, "failed": [
                 node for node, state in record.states.items() if state in ("FAILED", "CANCELED")]}
     if "blessed" in summary:
         page["why_not_pushed"] = run_summary.why_not_pushed(summary)
-    examples = record.output(*REPORT_INPUTS["examples"])
+    examples = record.output(*RUN_OUTPUTS["examples"])
     if examples is not None:
         page["records"] = custom_property(examples, "records")
         page["quarantine"] = [vars(r) for r in read_quarantine(examples.uri)]
         page["quarantine_shown"] = QUARANTINE_SHOWN
-    statistics = record.output(*REPORT_INPUTS["statistics"])
+    statistics = record.output(*RUN_OUTPUTS["statistics"])
     page["statistics"] = statistics_tables(tfx_artifact(statistics, standard_artifacts.ExampleStatistics)) \
         if statistics is not None else None
     # The gate's expectations: given with the report's settings, else as the run's AnomaliesGate got them.
@@ -428,13 +432,13 @@ def collect(record: RunRecord, summary: dict, settings: dict, serving_model=None
         record.properties.get("AnomaliesGate", {}).get("expectations", "{}"))
     page["checks"] = data_checks(record, expectations)
 
-    model_run = record.output(*REPORT_INPUTS["model_run"])
+    model_run = record.output(*RUN_OUTPUTS["model_run"])
     if model_run is not None and "training" in summary:
         with tf.io.gfile.GFile(summary["training"]["history"]) as f:
             history = json.load(f)
         page["training_figure"] = training_figure(history)
 
-    evaluation = record.output(*REPORT_INPUTS["evaluation"])
+    evaluation = record.output(*RUN_OUTPUTS["evaluation"])
     if evaluation is not None:
         plots = evaluator_plots(evaluation.uri)
         page["curves_figure"] = curves_figure(plots)
@@ -447,7 +451,7 @@ def collect(record: RunRecord, summary: dict, settings: dict, serving_model=None
     if serving_model is not None and examples is not None:
         page["mistakes"] = eval_mistakes(serving_model, examples.uri)
 
-    coverage = record.output(*REPORT_INPUTS["coverage"])
+    coverage = record.output(*RUN_OUTPUTS["coverage"])
     if coverage is not None:
         from textrnn.models import coverage_analysis
 
@@ -481,9 +485,10 @@ def _format_seconds(value) -> str:
     return f"{value:.1f} s" if value < 120 else f"{int(value // 60)} min {value % 60:.0f} s"
 
 
-def build_report(record: RunRecord, settings: Optional[dict] = None, now: Optional[float] = None):
-    """(HTML, summary) for a run: its summary (run_summary.build_summary, the served model loaded once for it
-    and the mistakes) and the page."""
+def build_report(record: RunRecord, settings: Optional[dict] = None, now: Optional[float] = None,
+                 summary: Optional[dict] = None):
+    """(HTML, summary) for a run: its summary (given, else run_summary.build_summary with the preset and changed
+    settings of `settings`) and the page; the served model is loaded once, for both."""
     import tensorflow as tf
 
     from textrnn.components import run_summary
@@ -491,10 +496,9 @@ def build_report(record: RunRecord, settings: Optional[dict] = None, now: Option
     settings = dict(settings or {})
     model_dir = run_summary.served_model_dir(record)
     serving_model = tf.saved_model.load(model_dir) if model_dir and tf.io.gfile.exists(model_dir) else None
-    summary = run_summary.build_summary(record, serving_model=serving_model)
-    for key in ("preset", "settings_changed"):
-        if key in settings:
-            summary[key] = settings[key]
+    if summary is None:
+        summary = run_summary.build_summary(record, serving_model=serving_model)
+        summary.update({key: settings[key] for key in ("preset", "settings_changed") if key in settings})
     return render(collect(record, summary, settings, serving_model, now)), summary
 
 
@@ -511,14 +515,18 @@ def report_from_metadata(metadata_path: str, run_id: Optional[str] = None, summa
     if pruned:
         raise TextrnnError(f"the outputs of run {record.run_id} ({', '.join(pruned)}) were pruned; the report it "
                            f"wrote when it ran, report-{record.run_id.replace(':', '-')}.html, is kept")
-    record.outputs["baseline"] = record.outputs.get("latest_blessed_model_resolver", {})
-    settings = json.loads(record.properties.get("RunReport", {}).get(SETTINGS_PROPERTY, "{}"))
+    settings = json.loads(record.properties.get(REPORT_NODE, {}).get(SETTINGS_PROPERTY, "{}"))
+    summary = saved_summary(record)
     summary_file = summary_dir and os.path.join(summary_dir, f"summary-{record.run_id.replace(':', '-')}.json")
-    if not settings and summary_file and os.path.exists(summary_file):
+    if summary is None and summary_file and os.path.exists(summary_file):  # a run that failed before RunReport
         with open(summary_file) as f:
-            saved = json.load(f)
-        settings = {key: saved[key] for key in ("preset", "settings_changed") if key in saved}
-    text, _ = build_report(record, settings)
+            summary = json.load(f)
+    if summary is not None:
+        settings = {**{key: summary[key] for key in ("preset", "settings_changed") if key in summary}, **settings}
+        from textrnn.components.run_summary import component_states
+
+        summary = {**summary, **component_states(record)}
+    text, _ = build_report(record, settings, summary=summary)
     return text, record.run_id
 
 
@@ -538,6 +546,7 @@ def write_page(path: str, text: str) -> None:
 @tfx.dsl.components.component
 def RunReport(
     report: OutputArtifact[HTML],
+    summary: OutputArtifact[RunSummary],
     examples: InputArtifact[standard_artifacts.Examples] = None,
     statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     schema: InputArtifact[standard_artifacts.Schema] = None,
@@ -556,33 +565,31 @@ def RunReport(
     run_settings: Parameter[str] = "{}",
     metadata_path: Parameter[str] = "",
 ):
-    """Writes the run's report.html to `report` (the file is the artifact's URI).
+    """Writes the run's report.html to `report` (the file is the artifact's URI) and its summary.json to
+    `summary`; the test split and the demo sentences are scored here, once per run.
 
     `run_settings` is JSON: the preset, the settings that differ from it and the data's source. With
     `metadata_path` (local runs: the SQLite ML Metadata store), the page also shows each component's state and
     time; on Kubeflow the run's own page shows those.
     """
-    from textrnn.components import run_record
-    from textrnn.components.run_verdict import run_name
+    import tensorflow as tf
 
-    given = dict(examples=examples, statistics=statistics, schema=schema, anomalies=anomalies, model=model,
-                 model_run=model_run, evaluation=evaluation, blessing=blessing, serving_blessing=serving_blessing,
-                 pushed_model=pushed_model, coverage=coverage, tuner_results=tuner_results,
-                 best_hyperparameters=best_hyperparameters)
-    outputs: Dict[str, Dict[str, Any]] = {}
-    for name, artifact in given.items():
-        if artifact is not None:
-            node, key = REPORT_INPUTS[name]
-            outputs.setdefault(node, {})[key] = artifact.mlmd_artifact
-    outputs["baseline"] = {key: a.mlmd_artifact for key, a in (("model", baseline), ("statistics", baseline_statistics))
-                           if a is not None}
+    from textrnn.components import run_record
+
     anchor = pushed_model or blessing
-    record = RunRecord(run_id=f"kubeflow {run_name(anchor.uri)}" if anchor else "kubeflow run",
-                       states={node: "COMPLETE" for node in outputs if node != "baseline"}, outputs=outputs)
+    record = run_record.record_of_inputs(
+        f"kubeflow {run_record.run_name(anchor.uri)}" if anchor else "kubeflow run",
+        dict(examples=examples, statistics=statistics, schema=schema, anomalies=anomalies, model=model,
+             model_run=model_run, evaluation=evaluation, blessing=blessing, serving_blessing=serving_blessing,
+             pushed_model=pushed_model, coverage=coverage, tuner_results=tuner_results,
+             best_hyperparameters=best_hyperparameters, baseline=baseline, baseline_statistics=baseline_statistics))
     if metadata_path and anchor is not None:
         store = run_record.open_store(metadata_path)
         ran = run_record.read_run_context(store, run_record.run_of_artifact(store, anchor.id))
         record = dataclasses.replace(record, run_id=ran.run_id, states=ran.states, seconds=ran.seconds,
                                      started=ran.started)
-    text, _ = build_report(record, json.loads(run_settings), now=time.time())
+    text, result = build_report(record, json.loads(run_settings), now=time.time())
     write_page(report.uri, text)
+    tf.io.gfile.makedirs(summary.uri)
+    with tf.io.gfile.GFile(summary_file(summary.uri), "w") as f:
+        json.dump({**result, "report": report.uri}, f, indent=1)

@@ -9,8 +9,8 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
 
 from textrnn.components.run_record import RunRecord, custom_property
-from textrnn.contract import (ACCURACY_PNG, DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, HISTORY_FILE, LENGTH_BUCKET_KEY,
-                              LENGTH_BUCKETS, LOSS_PNG, OUTPUT_KEY)
+from textrnn.contract import (ACCURACY_PNG, BASELINE_NODE, BASELINE_OUTPUTS, DEFAULT_SIGNATURE, HEADLINES_SIGNATURE,
+                              HISTORY_FILE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, LOSS_PNG, OUTPUT_KEY)
 from textrnn.models.export import call_signature
 from textrnn.preprocessing import features
 
@@ -290,11 +290,16 @@ def served_model_dir(record: RunRecord) -> Optional[str]:
     return None if model is None else os.path.join(model.uri, "Format-Serving")
 
 
+def component_states(record: RunRecord) -> dict:
+    """The summary's `components` (each one's state) and `reused` (those TFX's cache took from an earlier run)."""
+    return {"components": dict(record.states),
+            "reused": [node for node, state in record.states.items() if state == "CACHED"]}
+
+
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None, serving_model=None) -> dict:
     """Collects what a user wants to know about a finished run; `serving_model`, when given, is the loaded
     SavedModel of `served_model_dir(record)` (else it is loaded here)."""
-    summary = {"run_id": record.run_id, "components": record.states,
-               "reused": [node for node, state in record.states.items() if state == "CACHED"]}
+    summary = {"run_id": record.run_id, **component_states(record)}
     examples = record.output("JsonExampleGen", "examples")
     summary["quarantined_records"] = custom_property(examples, "quarantined_records", 0)
 
@@ -304,8 +309,10 @@ def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None,
         summary["eval_metrics"] = overall_metrics(evaluation.uri)
         summary["eval_metrics_by_length"] = metrics_by_length(evaluation.uri)
         baseline_uri = custom_property(blessing, "baseline_model")
+        # On Kubeflow the baseline is the served version (LatestPushedModel): named by its folder there.
+        served = custom_property(record.output(BASELINE_NODE, BASELINE_OUTPUTS["baseline"]), "pushed_destination")
         summary["baseline"] = None if not baseline_uri else {
-            "model": baseline_uri, "eval_metrics": sliced_metrics(evaluation.uri, baseline=True).get("", {})
+            "model": served or baseline_uri, "eval_metrics": sliced_metrics(evaluation.uri, baseline=True).get("", {})
         }
         if blessing is not None:
             summary["validation"] = validation(evaluation.uri, summary["eval_metrics"])

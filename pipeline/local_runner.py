@@ -4,8 +4,9 @@
     tfx run create --engine local --pipeline_name textrnn
 
 `run_local(options)` takes the output root's run lock, fetches the dataset (or uses the input folder), picks the
-Beam arguments, runs the pipeline with LocalDagRunner, builds the summary, writes `summary-<run id>.json` and
-copies the RunReport's page to `report-<run id>.html` beside it, applies the retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
+Beam arguments, runs the pipeline with LocalDagRunner, writes the summary RunReport made to `summary-<run id>.json`
+and copies its page to `report-<run id>.html` beside it (a failed run gets both, with what it got to), applies the
+retention settings and returns a `RunResult` with the text to show and the exit status: 0 when a
 model was blessed and pushed, 3 (contract.NOT_BLESSED_EXIT_CODE) when the Evaluator did not bless it or the
 serving check (components/serving_check.py) refused it. Run as a
 file, it reads every setting from the TEXTRNN_* environment variables (see `textrnn settings`), prints the
@@ -137,24 +138,53 @@ def run_local(options: PipelineOptions, progress: bool = True) -> RunResult:
         print(f"running pipeline '{options.pipeline_name}' as run {run_id} (preset {options.preset}, Beam "
               f"{describe_beam(options, data_path)}{'' if options.cache else ', no cache'}) on {data_path}, "
               f"outputs in {options.output_root}", file=sys.stderr)
-        _local_dag_runner(run_id).run(pipeline)
-
+        try:
+            _local_dag_runner(run_id).run(pipeline)
+        except Exception:
+            save_failed_run(options, output_root, run_id)
+            raise
         record = run_record.read_run(metadata_path(output_root, options.pipeline_name), run_id)
-        summary = {**run_summary.build_summary(record), **options.run_settings()}
-        stem = run_id.replace(":", "-")
-        summary_path = os.path.join(options.output_root, f"summary-{stem}.json")
-        report_path = os.path.join(options.output_root, f"report-{stem}.html")
-        # The RunReport component's page (an artifact), beside the summary where people look for it.
-        shutil.copyfile(record.output("RunReport", "report").uri, report_path)
-        summary["report"] = report_path
-        with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
-            json.dump(summary, f, indent=1)
+        summary, summary_path, report_path = save_run_outputs(options, record)
         lines = [run_summary.format_summary(summary)]
         if options.keep_runs is not None:
             lines.append(str(retention.prune(output_root, options.pipeline_name, options.keep_runs, options.keep_pushed)))
     lines += [f"summary written to {summary_path}", f"report: {report_path}"]
     exit_code = NOT_BLESSED_EXIT_CODE if run_summary.why_not_pushed(summary) else 0
     return RunResult(run_id, summary, summary_path, "\n".join(lines), exit_code)
+
+
+def save_run_outputs(options: PipelineOptions, record) -> tuple:
+    """(summary, summary path, report path): writes `summary-<run id>.json` and `report-<run id>.html` in the
+    output root, where people look for them. Both are RunReport's (its summary with every component's final
+    state); for a run that failed before its RunReport finished, both are built here from what the run recorded."""
+    from textrnn.components import run_report, run_summary
+
+    stem = record.run_id.replace(":", "-")
+    summary_path = os.path.join(options.output_root, f"summary-{stem}.json")
+    report_path = os.path.join(options.output_root, f"report-{stem}.html")
+    summary = run_report.saved_summary(record)
+    if summary is None:
+        text, summary = run_report.build_report(record, options.run_settings())
+        run_report.write_page(report_path, text)
+    else:
+        shutil.copyfile(record.output(run_report.REPORT_NODE, "report").uri, report_path)
+    summary.update(run_summary.component_states(record), **options.run_settings(), report=report_path)
+    with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
+        json.dump(summary, f, indent=1)
+    return summary, summary_path, report_path
+
+
+def save_failed_run(options: PipelineOptions, output_root: str, run_id: str) -> None:
+    """The summary and report of a run that failed, with the sections it got to, named on stderr; a failure to
+    write them is reported without hiding the run's own error."""
+    from textrnn.components import run_record
+
+    try:
+        record = run_record.read_run(metadata_path(output_root, options.pipeline_name), run_id)
+        _, summary_path, report_path = save_run_outputs(options, record)
+        print(f"the run failed; summary written to {summary_path}, report: {report_path}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - the run's own error follows and matters more
+        print(f"the run failed, and its summary and report could not be written: {error}", file=sys.stderr)
 
 
 def _tfx_cli_reads_the_pipeline() -> bool:

@@ -20,7 +20,7 @@ from textrnn.components.run_report import RunReport
 from textrnn.components.run_verdict import RunVerdict
 from textrnn.components.serving_check import ServingCheck
 from textrnn.components.code_version import source_fingerprint
-from textrnn.contract import LENGTH_BUCKET_KEY, OUTPUT_KEY
+from textrnn.contract import LENGTH_BUCKET_KEY, OUTPUT_KEY, RUN_OUTPUTS
 from textrnn.models.config import ModelConfig
 from textrnn.pipeline.options import DATA_EXPECTATIONS, PREPROCESSING_FN, RUN_FN, TUNER_FN, PipelineOptions
 from textrnn.preprocessing import features
@@ -243,28 +243,16 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         ),
     ).with_id("Pusher")
 
-    # What the run's end reads: its data, model, verdicts and push.
-    run_outputs = dict(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        model_run=trainer.outputs["model_run"],
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
-        serving_blessing=serving_check.outputs["blessing"],
-        pushed_model=pusher.outputs["pushed_model"],
-        baseline=baseline,
-    )
+    # What the run's end reads (its data, model, verdicts and push), by the names of run_record.RUN_OUTPUTS.
+    nodes = {node.id: node for node in (example_gen, schema_gen, statistics_gen, example_validator, *tuner_nodes,
+                                        *glove_nodes, trainer, evaluator, serving_check, pusher)}
+    run_outputs = {name: nodes[node_id].outputs[key] for name, (node_id, key) in RUN_OUTPUTS.items()
+                   if node_id in nodes}
+    run_outputs.update(baseline=baseline, **baseline_statistics)
     # The run's report.html (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
     sqlite = placement.metadata_connection_config
     report = RunReport(
         **run_outputs,
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"],
-        anomalies=example_validator.outputs["anomalies"],
-        **baseline_statistics,
-        **({"coverage": glove_nodes[0].outputs["coverage"]} if glove_nodes else {}),
-        **({"tuner_results": tuner_nodes[0].outputs["tuner_results"],
-            "best_hyperparameters": tuner_nodes[0].outputs["best_hyperparameters"]} if tuner_nodes else {}),
         run_settings=json.dumps({**options.run_settings(), "data_source": placement.data_path,
                                  "data_expectations": DATA_EXPECTATIONS}),
         metadata_path=sqlite.sqlite.filename_uri if sqlite is not None and sqlite.HasField("sqlite") else "",
@@ -272,9 +260,8 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
 
     verdict_nodes = []
     if placement.verdict_step:
-        verdict = RunVerdict(**run_outputs)
-        verdict.add_upstream_node(report)  # the report exists even when the verdict fails the run
-        verdict_nodes.append(verdict)
+        # Reads the report's summary, so the page exists even when the verdict fails the run.
+        verdict_nodes.append(RunVerdict(summary=report.outputs["summary"]))
 
     textrnn_pipeline = tfx.dsl.Pipeline(
         pipeline_name=options.pipeline_name,

@@ -17,7 +17,7 @@ from tfx.orchestration.pipeline import RunOptions
 from textrnn.components import json_example_gen
 from textrnn.components.anomalies_gate import AnomaliesFoundError, noise_floor
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn.components import output_layout, run_record, run_report
 from textrnn.pipeline import local_runner, options
 from textrnn.pipeline.pipeline import create_pipeline
 from textrnn.preprocessing.records import Record
@@ -134,3 +134,10 @@ def test_a_drifted_label_balance_stops_the_second_run_before_training(dataset_fi
     record = run_record.latest_run(output_layout.metadata_path(str(root)))
     assert record.states["AnomaliesGate"] == "FAILED"
     assert "Transform" not in record.states and "Trainer" not in record.states
+    # A failed run still leaves its summary and its page, with what it got to.
+    stem = record.run_id.replace(":", "-")
+    assert f"summary written to {root / f'summary-{stem}.json'}, report: {root / f'report-{stem}.html'}" in result.stderr
+    with open(root / f"summary-{stem}.json") as f:
+        summary = json.load(f)
+    assert summary["components"]["AnomaliesGate"] == "FAILED" and not summary["blessed"] and summary["pushed_to"] is None
+    assert (root / f"report-{stem}.html").read_text().startswith(run_report.GENERATOR)

@@ -83,8 +83,10 @@ def test_every_component_is_a_task_with_its_dependencies(compiled):
     assert set(tasks["RunReport"].dependent_tasks) == {"JsonExampleGen", "StatisticsGen", "ImportSchemaGen",
                                                        "ExampleValidator", "Trainer", "LatestPushedModel",
                                                        "Evaluator", "ServingCheck", "Pusher"}
-    assert set(tasks["RunVerdict"].dependent_tasks) == {"JsonExampleGen", "Trainer", "LatestPushedModel",
-                                                        "Evaluator", "ServingCheck", "Pusher", "RunReport"}
+    # RunVerdict reads the summary RunReport wrote: the test split is scored once per run.
+    assert set(tasks["RunVerdict"].dependent_tasks) == {"RunReport"}
+    summary = tasks["RunVerdict"].inputs.artifacts["summary"].task_output_artifact
+    assert (summary.producer_task, summary.output_artifact_key) == ("RunReport", "summary")
     trainer_examples = tasks["Trainer"].inputs.artifacts["examples"].task_output_artifact
     assert (trainer_examples.producer_task, trainer_examples.output_artifact_key) == ("Transform", "transformed_examples")
     # KFP's open-source backend reads only `runtimeValue.constant` (schema 2.1), not the deprecated constantValue.
@@ -205,7 +207,7 @@ def test_the_report_is_kubeflows_html_artifact_which_the_entrypoint_imports(comp
     launcher imports each artifact class by that name, which the entrypoint registers."""
     from tfx.utils import import_utils
 
-    from textrnn.components.run_report import HTML
+    from textrnn.components.run_report import HTML, RunSummary
 
     _, spec, _ = compiled
     report = spec.components["RunReport"].output_definitions.artifacts["report"].artifact_type
@@ -219,6 +221,10 @@ def test_the_report_is_kubeflows_html_artifact_which_the_entrypoint_imports(comp
 
     register_system_types()
     assert import_utils.import_class_by_path("system.HTML") is HTML
+    # The summary's type is <module>.<Class> of a class `textrnn` exports, which the launcher imports the same way.
+    summary = spec.components["RunReport"].output_definitions.artifacts["summary"].artifact_type
+    assert yaml.safe_load(summary.instance_schema)["title"] == "textrnn.RunSummary"
+    assert import_utils.import_class_by_path("textrnn.RunSummary") is RunSummary
 
 
 def test_local_pipeline_gets_no_platform_config(tmp_path):

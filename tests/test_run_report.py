@@ -91,6 +91,34 @@ def report_visit(pipeline_run, chromium, test_artifacts):
 
 
 @pytest.mark.slow
+def test_the_run_builds_its_summary_once_in_its_run_report(pipeline_run, tmp_path, monkeypatch):
+    """RunReport scores the test split and the demo and saves the summary; what reads the run afterwards (the
+    local runner's files, `textrnn report`, RunVerdict's log) rebuilds nothing: a second build fails here."""
+    from conftest import E2E_SETTINGS
+    from textrnn.components import output_layout, run_record, run_report, run_summary
+    from textrnn.pipeline.local_runner import save_run_outputs
+    from textrnn.pipeline.options import resolve_options
+
+    output_root, result = pipeline_run
+    saved, _ = _run_files(output_root)
+    record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
+    component_summary = run_report.read_summary(record.output("RunReport", "summary").uri)
+    assert component_summary["test_accuracy"] == saved["test_accuracy"] and component_summary["demo"] == saved["demo"]
+
+    def built_again(*args, **kwargs):
+        raise AssertionError("the summary was built again after the run")
+
+    monkeypatch.setattr(run_summary, "build_summary", built_again)
+    options = resolve_options({**E2E_SETTINGS, "output_root": str(tmp_path)}, environ={})
+    summary, summary_path, report_path = save_run_outputs(options, record)
+    assert {**summary, "report": saved["report"]} == saved
+    assert set(summary) == set(component_summary)  # the same keys as the file RunReport wrote
+    text, _ = run_report.report_from_metadata(output_layout.metadata_path(str(output_root)))
+    assert f"{saved['test_accuracy']:.4f}" in text
+    assert run_summary.format_summary(component_summary).splitlines()[-1] in result.stdout
+
+
+@pytest.mark.slow
 def test_the_summary_ends_with_the_report_which_is_the_components_page(report_visit, pipeline_run):
     from textrnn.components import output_layout, run_record
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts, standard_component_specs
 
 from textrnn.components import baseline_evaluator, latest_pushed_model
-from textrnn.components.run_verdict import run_name
+from textrnn.components.run_record import run_name
 
 
 def _version(base, name, saved_model=True):

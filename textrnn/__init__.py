@@ -51,6 +51,7 @@ _EXPORTS = {
     "GloveCoverage": "textrnn.components.glove_coverage",
     "GloveTrainer": "textrnn.components.glove_coverage",
     "GloveCoverageReport": "textrnn.components.glove_coverage",
+    "RunSummary": "textrnn.components.run_report",
     "EmbeddingMatrix": "textrnn.components.glove_coverage",
 }
 # The modules whose import registers Keras classes.

@@ -31,6 +31,11 @@ HISTORY_FILE = "history.json"
 ACCURACY_PNG = "accuracy.png"
 LOSS_PNG = "loss.png"
 
+# --- the package --------------------------------------------------------------------------------------------------
+# The design card's top-level folders that install as `textrnn.<name>` (setup.py reads this tuple; the run
+# report's code version hashes their source).
+SUBPACKAGES = ("pipeline", "components", "preprocessing", "models", "kubeflow")
+
 # --- node ids of the pipeline ------------------------------------------------------------------------------------
 # The Beam-powered components ("the data components"): the ones Beam's runner settings concern.
 DATA_COMPONENTS = ("JsonExampleGen", "StatisticsGen", "Transform", "Evaluator")
@@ -40,6 +45,30 @@ TRAINING_COMPONENTS = ("Trainer", "Tuner")
 # judges and pushes its own model (a cached Pusher would report an earlier push as this run's; a cached serving
 # check would compare with the version served back then; a cached report would be an earlier run's).
 ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher", "RunReport")
+
+# Where each output that a run's end reads sits in a run record: node id and output key, as ML Metadata records
+# them. RunReport and RunVerdict take these names as inputs, create_pipeline wires them from this table,
+# and components/run_record.py reads a run by it.
+RUN_OUTPUTS = {
+    "examples": ("JsonExampleGen", "examples"),
+    "statistics": ("StatisticsGen", "statistics"),
+    "schema": ("ImportSchemaGen", "schema"),
+    "anomalies": ("ExampleValidator", "anomalies"),
+    "model": ("Trainer", "model"),
+    "model_run": ("Trainer", "model_run"),
+    "evaluation": ("Evaluator", "evaluation"),
+    "blessing": ("Evaluator", "blessing"),
+    "serving_blessing": ("ServingCheck", "blessing"),
+    "pushed_model": ("Pusher", "pushed_model"),
+    "coverage": ("GloveCoverage", "coverage"),
+    "tuner_results": ("Tuner", "tuner_results"),
+    "best_hyperparameters": ("Tuner", "best_hyperparameters"),
+}
+# The Evaluator's baseline comes from a node that differs by platform (a Resolver over ML Metadata locally,
+# LatestPushedModel on Kubeflow); a record names it BASELINE_NODE whichever it was, with these outputs.
+BASELINE_NODE = "baseline"
+BASELINE_OUTPUTS = {"baseline": "model", "baseline_statistics": "statistics"}
+LOCAL_BASELINE_NODE = "latest_blessed_model_resolver"
 
 # --- exit status of a run ----------------------------------------------------------------------------------------
 # The Evaluator did not bless the model, so nothing was pushed; 1 is any error and 2 a usage error.
