@@ -29,7 +29,7 @@ setuptools.setup(
     packages=["textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)],
     package_dir={"textrnn": "textrnn", **{f"textrnn.{name}": name for name in SUBPACKAGES}},
     package_data={"textrnn.pipeline": ["schema/*.pbtxt", "no_requirements.txt"],  # see pipeline/options.py
-                  "textrnn.components": ["run_report.html.j2"]},
+                  "textrnn.components": ["report_page.html.j2"]},
     install_requires=TFX_STACK + ["matplotlib>=3.8,<4", "jinja2>=3.1,<4"],
     extras_require={
         "dev": ["pytest>=8,<9", "pytest-xdist>=3.6,<4"],

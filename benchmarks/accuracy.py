@@ -25,9 +25,10 @@ from textrnn.models import glove
 from textrnn.models.export import HEADLINES_SIGNATURE, OUTPUT_KEY
 from textrnn.models.presets import PRESETS, get_preset
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import options
-from textrnn.components.run_summary import split_predictions
+from textrnn.components.run_artifacts import split_predictions
 
 
 # Bins of expected calibration error: equal widths of confidence (the larger of p and 1 - p) from 0.5 to 1.

@@ -43,12 +43,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from benchmarks.provenance import provenance
 from textrnn.models.batching import bucketed_batches, token_lengths
 from textrnn.models.config import ModelConfig
 from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
 from textrnn.models.train import HISTORY_FILE, KERAS_MODEL_FILE
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import options
 from textrnn.preprocessing import features
 
@@ -468,7 +470,8 @@ def main(argv=None):
     with open(path, "w") as f:
         f.write(report)
     with open(os.path.join(args.output_dir, "performance.json"), "w") as f:
-        json.dump({"started": started, "epochs": args.epochs, "rounds": rounds}, f, indent=1)
+        json.dump({"provenance": provenance(__doc__.split("\n\n")[0], vars(args)), "started": started,
+                   "epochs": args.epochs, "rounds": rounds}, f, indent=1)
     print(report)
     return 0
 

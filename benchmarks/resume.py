@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks.provenance import provenance
+
 _PROGRESS = re.compile(r"^\s+(\S+) (finished|reused from the cache) in ([\d.]+)s$")
 
 
@@ -89,7 +91,8 @@ def main(argv=None) -> int:
         resumed = run_until_trainer(command, kill=False)
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "resume.json"), "w") as f:
-        json.dump({"killed": killed, "resumed": resumed}, f, indent=1)
+        json.dump({"provenance": provenance(__doc__.split("\n\n")[0], {**vars(args), "run": command[1:]}),
+                   "killed": killed, "resumed": resumed}, f, indent=1)
     report = render(killed, resumed)
     with open(os.path.join(args.output_dir, "resume.md"), "w") as f:
         f.write(report)

@@ -28,10 +28,12 @@ import sys
 import threading
 import time
 
+from benchmarks.provenance import provenance
 from benchmarks.synthetic import write_shards
 from textrnn.models.train import HISTORY_FILE
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import data, options
 
 SAMPLE_SECONDS = 0.5
@@ -259,7 +261,8 @@ def main(argv=None):
                           args.seed)
     with open(shards[0]) as f:
         headlines_per_shard = sum(1 for _ in f)
-    result = {"started": datetime.datetime.now().isoformat(timespec="minutes"), "seed": args.seed,
+    result = {"provenance": provenance(__doc__.split("\n\n")[0], vars(args)),
+              "started": datetime.datetime.now().isoformat(timespec="minutes"), "seed": args.seed,
               "machine": f"{os.cpu_count()} cores, {platform.platform()}", "conditions": args.conditions, "runs": []}
     os.makedirs(args.output_dir, exist_ok=True)
     for times in args.sizes:

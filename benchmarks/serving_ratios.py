@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.machine_load import busy_cores
 from benchmarks.performance import DATASET, write_slice
+from benchmarks.provenance import provenance
 from textrnn.components import serving_check
 from textrnn.pipeline import data
 from textrnn.pipeline.options import SERVING_BUDGETS
@@ -144,7 +145,7 @@ def main(argv=None) -> int:
                           file=sys.stderr, flush=True)
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "serving-ratios.json"), "w") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({"provenance": provenance(__doc__.split("\n\n")[0], vars(args)), "rows": rows}, f, indent=1)
     report = render(rows, args.repeats, args.headlines, time.monotonic() - started)
     with open(os.path.join(args.output_dir, "serving-ratios.md"), "w") as f:
         f.write(report)

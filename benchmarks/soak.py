@@ -27,10 +27,12 @@ import time
 import tensorflow as tf
 
 from benchmarks.performance import write_slice
+from benchmarks.provenance import provenance
 from textrnn.models.export import HEADLINES_SIGNATURE
 from textrnn import contract
-from textrnn.components import output_layout, run_record
-from textrnn.pipeline import data, options, predict, retention
+from textrnn import output_layout
+from textrnn.components import run_record
+from textrnn.pipeline import data, options, retention
 
 def loads_as_tf_serving(version_dir: str) -> str:
     """'' if the SavedModel loads in a graph-mode session and scores a headline, else what went wrong."""
@@ -81,7 +83,7 @@ def soak_run(index: int, args, data_dir: str, root: str, last_blessed_model) -> 
     if baseline != last_blessed_model:
         anomalies.append(f"baseline {baseline} is not the previous blessed model {last_blessed_model}")
     serving_dir = output_layout.serving_model_dir(root)
-    versions = predict.pushed_versions(serving_dir)
+    versions = output_layout.pushed_versions(serving_dir)
     for version in versions:
         problem = loads_as_tf_serving(os.path.join(serving_dir, str(version)))
         if problem:
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
             row["anomalies"].append(f"disk use {total:.1f} MB above the bound {bound_mb:.1f} MB")
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "soak.json"), "w") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({"provenance": provenance(__doc__.split("\n\n")[0], vars(args)), "rows": rows}, f, indent=1)
     plot_disk(rows, os.path.join(args.output_dir, "soak-disk.png"))
     report = render(args, rows, bound_mb)
     with open(os.path.join(args.output_dir, "soak.md"), "w") as f:

@@ -34,7 +34,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from textrnn.errors import TextrnnError
-from textrnn.components.code_version import source_fingerprint
+from textrnn.code_version import source_fingerprint
 from textrnn.preprocessing import records
 
 # The key, inside the ExampleGen's custom_config, of the flag that quarantines invalid records.

@@ -24,7 +24,7 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from textrnn.components.output_layout import pushed_versions
+from textrnn.output_layout import pushed_versions
 from textrnn.components.run_record import custom_property
 
 FOUND_PROPERTY = "found"

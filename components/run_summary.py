@@ -1,18 +1,26 @@
-"""The readable end of a run: eval and test metrics, blessing, serving check, pushed version and demo predictions."""
-import json
+"""The readable end of a run, built once by RunReport and printed by every runner: eval and test metrics,
+blessing, serving check, pushed version and demo predictions (`build_summary`), and the same as lines of text
+(`format_summary`).
+
+Example:
+
+>>> from textrnn.components.run_summary import format_summary
+>>> print(format_summary({"run_id": "r1", "components": {"Trainer": "COMPLETE"}, "blessed": False,
+...                       "pushed_to": None}))
+textrnn run r1
+components: Trainer complete
+blessed: no
+pushed to: nothing pushed
+"""
 import os
 from typing import Dict, List, Optional
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis import constants as tfma_constants
 
+from textrnn.components import run_artifacts
 from textrnn.components.run_record import RunRecord, custom_property
-from textrnn.contract import (ACCURACY_PNG, BASELINE_NODE, BASELINE_OUTPUTS, DEFAULT_SIGNATURE, HEADLINES_SIGNATURE,
-                              HISTORY_FILE, LENGTH_BUCKET_KEY, LENGTH_BUCKETS, LOSS_PNG, OUTPUT_KEY)
+from textrnn.contract import BASELINE_NODE, BASELINE_OUTPUTS, HEADLINES_SIGNATURE, RUN_OUTPUTS
 from textrnn.models.export import call_signature
-from textrnn.preprocessing import features
 
 # Sentences whose predictions every run shows, beside two satirical headlines from the test split.
 DEMO_SENTENCES = [
@@ -22,159 +30,12 @@ DEMO_SENTENCES = [
 ]
 
 
-def _slice_name(slice_key) -> str:
-    """"" for the whole split, else "feature=value" (joined by commas)."""
-    parts = []
-    for key in slice_key.single_slice_keys:
-        value = getattr(key, key.WhichOneof("kind"))
-        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
-    return ",".join(parts)
-
-
-def sliced_metrics(evaluation_uri: str, baseline: bool = False) -> Dict[str, Dict[str, float]]:
-    """The Evaluator's scalar metrics of the evaluated model (or of the baseline), by slice name and metric
-    name; the slice name of the whole split is ""."""
-    result = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
-        values = {
-            kv.key.name: kv.value.double_value.value
-            for kv in metrics.metric_keys_and_values
-            if not kv.key.is_diff
-            and (kv.key.model_name == tfma_constants.BASELINE_KEY) == baseline
-            and kv.value.WhichOneof("type") == "double_value"
-        }
-        if values:
-            result[_slice_name(metrics.slice_key)] = values
-    return result
-
-
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """The evaluated model's metrics on the whole eval split, by name."""
-    return sliced_metrics(evaluation_uri).get("", {})
-
-
-def metrics_by_length(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
-    """The evaluated model's metrics for each headline length bucket, shortest first."""
-    by_slice = sliced_metrics(evaluation_uri)
-    names = [f"{LENGTH_BUCKET_KEY}={name}" for _, name in LENGTH_BUCKETS]
-    return {name.split("=", 1)[1]: by_slice[name] for name in names if name in by_slice}
-
-
-def _failure(failure, candidate: Dict[str, float]) -> dict:
-    """One failed threshold as a dict with a sentence saying which and by how much."""
-    name, value = failure.metric_key.name, failure.metric_value.double_value.value
-    threshold = failure.metric_threshold
-    result = {"metric": name}
-    if threshold.HasField("value_threshold"):
-        bounds = threshold.value_threshold
-        if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
-            bound, side, excess = bounds.upper_bound.value, "above", value - bounds.upper_bound.value
-        else:
-            bound, side, excess = bounds.lower_bound.value, "below", bounds.lower_bound.value - value
-        result.update(threshold="bound", value=value, bound=bound, by=excess,
-                      message=f"{name} {value:.4f} is {side} the bound {bound:.4f} by {excess:.4f}")
-    else:  # a change threshold: the metric is the difference from the baseline (candidate - baseline)
-        change = threshold.change_threshold
-        tolerance = change.absolute.value
-        worse = value if change.direction == tfma.MetricDirection.LOWER_IS_BETTER else -value
-        current = candidate.get(name)
-        result.update(threshold="baseline", difference=value, tolerance=tolerance, by=worse - tolerance)
-        if current is not None:
-            result.update(value=current, baseline=current - value)
-            result["message"] = (
-                f"{name} {current:.4f} is worse than the latest blessed model's {current - value:.4f} by "
-                f"{worse:.4f}, more than the tolerance {tolerance:.4f} by {worse - tolerance:.4f}"
-            )
-        else:
-            result["message"] = (f"{name} is worse than the latest blessed model's by {worse:.4f}, more than "
-                                 f"the tolerance {tolerance:.4f} by {worse - tolerance:.4f}")
-    return result
-
-
-def validation(evaluation_uri: str, candidate: Dict[str, float]) -> dict:
-    """The Evaluator's verdict: `ok`, and each failed threshold (`failures`, with a `message` each)."""
-    result = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        slice_name = _slice_name(per_slice.slice_key)
-        for failure in per_slice.failures:
-            item = _failure(failure, candidate if not slice_name else {})
-            if slice_name:
-                item.update(slice=slice_name, message=f"{item['message']} (slice {slice_name})")
-            failures.append(item)
-    if not result.validation_ok and not failures:
-        failures.append({"message": f"validation failed: {str(result).strip()}"})
-    return {"ok": bool(result.validation_ok), "failures": failures}
-
-
-def load_split(examples_uri: str, split: str) -> tf.data.Dataset:
-    """Serialized tf.Examples of one split of an Examples artifact."""
-    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
-    return tf.data.TFRecordDataset(files, compression_type="GZIP")
-
-
-def split_predictions(serving_model, examples_uri: str, split: str = "test"):
-    """The serving model's probabilities on one split, with the split's labels and headlines (numpy arrays)."""
-    spec = {
-        features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
-        features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-    }
-    probabilities, labels, headlines = [np.zeros(0, np.float32)], [np.zeros(0, np.int64)], [np.zeros(0, object)]
-    for batch in load_split(examples_uri, split).batch(1024):
-        probabilities.append(call_signature(serving_model.signatures, DEFAULT_SIGNATURE, batch))
-        parsed = tf.io.parse_example(batch, spec)
-        labels.append(parsed[features.LABEL_KEY].numpy())
-        headlines.append(parsed[features.TEXT_KEY].numpy())
-    return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(headlines)
-
-
 def test_split_accuracy(serving_model, examples_uri: str):
     """Accuracy of the serving model at threshold 0.5 on the test split, and the split's satirical headlines."""
-    probabilities, labels, headlines = split_predictions(serving_model, examples_uri)
+    probabilities, labels, headlines = run_artifacts.split_predictions(serving_model, examples_uri)
     correct = int(((probabilities >= 0.5).astype(int) == labels).sum())
     satirical = [h.decode() for h, y in zip(headlines, labels) if y == 1]
     return (correct / len(labels) if len(labels) else float("nan")), len(labels), satirical
-
-
-def training_outputs(run_dir: str) -> dict:
-    """Where the Trainer left its curves, history and TensorBoard logs, how many epochs it ran and at which
-    epoch it validated best (the weights it kept); for a distilled model also its teacher's epochs and the
-    examples the student learnt from."""
-    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE)) as f:
-        history = json.load(f)
-    outputs = {
-        **_epochs_of(history),
-        "curves": [os.path.join(run_dir, name) for name in (ACCURACY_PNG, LOSS_PNG)],
-        "history": os.path.join(run_dir, HISTORY_FILE),
-        "tensorboard": os.path.join(run_dir, "tensorboard"),
-    }
-    if "teacher" in history:
-        outputs["teacher"] = {name: value if isinstance(value, list) else [value]  # one model or several
-                              for name, value in _epochs_of(history["teacher"]).items()}
-        outputs["training_examples"] = history["training_examples"]
-    return outputs
-
-
-def _epochs_of(history: dict) -> dict:
-    """The epochs run and the best validation's epoch of a history (lists for an ensemble's, one per model)."""
-    from textrnn.models.curves import best_epoch
-
-    runs, bests = [], []
-    for member in history.get("members", [history]):  # an ensemble's: one history per model
-        epochs = member.get("epoch") or list(range(1, len(member["loss"]) + 1))
-        runs.append(epochs[-1])
-        bests.append(best_epoch(member))
-    return {"epochs": runs[0] if len(runs) == 1 else runs, "best_epoch": bests[0] if len(bests) == 1 else bests}
-
-
-def tuning_outputs(results_dir: str, best_dir: str) -> dict:
-    """The Tuner's completed trials, best first (trial id, eval loss and hyperparameters of each), and the best
-    hyperparameters' values, which the Trainer trained."""
-    with tf.io.gfile.GFile(os.path.join(results_dir, "tuner_results.json")) as f:
-        trials = json.load(f)
-    with tf.io.gfile.GFile(os.path.join(best_dir, "best_hyperparameters.txt")) as f:
-        best = json.load(f)["values"]
-    return {"trials": trials, "best_hyperparameters": best, "results": os.path.join(results_dir, "tuner_results.json")}
 
 
 def format_trials(trials: List[dict]) -> List[str]:
@@ -184,19 +45,6 @@ def format_trials(trials: List[dict]) -> List[str]:
         [str(t["trial_id"]), f"{t['score']:.4f}", *(f"{t.get(n, '')}" for n in names)] for t in trials]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-
-
-def serving_check_outputs(blessing) -> dict:
-    """The serving check's figures and verdict (components/serving_check.py) from its InfraBlessing; a check
-    that died before writing its report is refused with its own reason."""
-    path = os.path.join(blessing.uri, "serving_check.json")
-    if not tf.io.gfile.exists(path):
-        return {"ok": bool(custom_property(blessing, "blessed", 0)),
-                "reasons": [custom_property(blessing, "reasons", "") or "the serving check wrote no report"]}
-    with tf.io.gfile.GFile(path) as f:
-        report = json.load(f)
-    report["report"] = path
-    return report
 
 
 def why_not_pushed(summary: dict) -> Optional[str]:
@@ -281,15 +129,6 @@ def format_ratio(name: str, ratio: dict) -> str:
     return f"{label} {ratio['ratio']:.2f}x" + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def served_model_dir(record: RunRecord) -> Optional[str]:
-    """The run's pushed version, else its Trainer's serving model (None when the run trained none)."""
-    pushed = record.output("Pusher", "pushed_model")
-    if custom_property(pushed, "pushed", 0):
-        return custom_property(pushed, "pushed_destination")
-    model = record.output("Trainer", "model")
-    return None if model is None else os.path.join(model.uri, "Format-Serving")
-
-
 def component_states(record: RunRecord) -> dict:
     """The summary's `components` (each one's state) and `reused` (those TFX's cache took from an earlier run)."""
     return {"components": dict(record.states),
@@ -298,43 +137,44 @@ def component_states(record: RunRecord) -> dict:
 
 def build_summary(record: RunRecord, demo_sentences: Optional[List[str]] = None, serving_model=None) -> dict:
     """Collects what a user wants to know about a finished run; `serving_model`, when given, is the loaded
-    SavedModel of `served_model_dir(record)` (else it is loaded here)."""
+    SavedModel of `run_artifacts.served_model_dir(record)` (else it is loaded here)."""
     summary = {"run_id": record.run_id, **component_states(record)}
-    examples = record.output("JsonExampleGen", "examples")
+    examples = record.output(*RUN_OUTPUTS["examples"])
     summary["quarantined_records"] = custom_property(examples, "quarantined_records", 0)
 
-    evaluation = record.output("Evaluator", "evaluation")
-    blessing = record.output("Evaluator", "blessing")
+    evaluation = record.output(*RUN_OUTPUTS["evaluation"])
+    blessing = record.output(*RUN_OUTPUTS["blessing"])
     if evaluation is not None:
-        summary["eval_metrics"] = overall_metrics(evaluation.uri)
-        summary["eval_metrics_by_length"] = metrics_by_length(evaluation.uri)
+        summary["eval_metrics"] = run_artifacts.overall_metrics(evaluation.uri)
+        summary["eval_metrics_by_length"] = run_artifacts.metrics_by_length(evaluation.uri)
         baseline_uri = custom_property(blessing, "baseline_model")
         # On Kubeflow the baseline is the served version (LatestPushedModel): named by its folder there.
         served = custom_property(record.output(BASELINE_NODE, BASELINE_OUTPUTS["baseline"]), "pushed_destination")
         summary["baseline"] = None if not baseline_uri else {
-            "model": served or baseline_uri, "eval_metrics": sliced_metrics(evaluation.uri, baseline=True).get("", {})
-        }
+            "model": served or baseline_uri,
+            "eval_metrics": run_artifacts.sliced_metrics(evaluation.uri, baseline=True).get("", {})}
         if blessing is not None:
-            summary["validation"] = validation(evaluation.uri, summary["eval_metrics"])
+            summary["validation"] = run_artifacts.validation(evaluation.uri, summary["eval_metrics"])
     summary["blessed"] = bool(custom_property(blessing, "blessed", 0))
 
-    serving_blessing = record.output("ServingCheck", "blessing")
+    serving_blessing = record.output(*RUN_OUTPUTS["serving_blessing"])
     if serving_blessing is not None:
-        summary["serving_check"] = serving_check_outputs(serving_blessing)
+        summary["serving_check"] = run_artifacts.serving_check_outputs(serving_blessing)
 
-    pushed = record.output("Pusher", "pushed_model")
+    pushed = record.output(*RUN_OUTPUTS["pushed_model"])
     summary["pushed_to"] = custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else None
 
-    tuner_results = record.output("Tuner", "tuner_results")
+    tuner_results = record.output(*RUN_OUTPUTS["tuner_results"])
     if tuner_results is not None:
-        summary["tuning"] = tuning_outputs(tuner_results.uri, record.output("Tuner", "best_hyperparameters").uri)
-    model_run = record.output("Trainer", "model_run")
+        best = record.output(*RUN_OUTPUTS["best_hyperparameters"])
+        summary["tuning"] = run_artifacts.tuning_outputs(tuner_results.uri, best.uri)
+    model_run = record.output(*RUN_OUTPUTS["model_run"])
     if model_run is not None:
-        summary["training"] = training_outputs(model_run.uri)
-    model = record.output("Trainer", "model")
+        summary["training"] = run_artifacts.training_outputs(model_run.uri)
+    model = record.output(*RUN_OUTPUTS["model"])
     if model is None or examples is None:
         return summary
-    serving_model = serving_model or tf.saved_model.load(served_model_dir(record))
+    serving_model = serving_model or tf.saved_model.load(run_artifacts.served_model_dir(record))
     accuracy, count, satirical = test_split_accuracy(serving_model, examples.uri)
     summary["test_accuracy"], summary["test_examples"] = accuracy, count
 

@@ -9,7 +9,7 @@ failed at its final step.
 Example:
 
 >>> from tfx import v1 as tfx
->>> from textrnn.components.run_report import RunSummary
+>>> from textrnn.components.run_artifacts import RunSummary
 >>> from textrnn.components.run_verdict import RunVerdict
 >>> node = RunVerdict(summary=tfx.dsl.Channel(type=RunSummary))
 >>> node.id
@@ -17,7 +17,7 @@ Example:
 """
 from tfx import v1 as tfx
 
-from textrnn.components.run_report import RunSummary
+from textrnn.components.run_artifacts import RunSummary
 from textrnn.errors import TextrnnError
 
 InputArtifact = tfx.dsl.components.InputArtifact
@@ -33,7 +33,7 @@ def RunVerdict(summary: InputArtifact[RunSummary]):
     """Logs the run's summary (RunReport's); raises ModelNotBlessedError when the model was not blessed or was
     refused."""
     from textrnn.components import run_summary
-    from textrnn.components.run_report import read_summary
+    from textrnn.components.run_artifacts import read_summary
 
     result = read_summary(summary.uri)
     print(run_summary.format_summary(result), flush=True)

@@ -8,7 +8,7 @@ with a time limit and a memory limit, and emits the same `InfraBlessing` artifac
 - it does not load under TF Serving's session loader, or its warm-up requests fail;
 - a fixed canary (the first CANARY_SIZE headlines of the eval split) scored through each scoring signature
   differs from the Trainer's Keras model (`model.keras` on the Transform's output) by more than 1e-5;
-- its signature contract (names, inputs, their dtypes and shapes, output keys) differs from that of the version
+- its signature interface (names, inputs, their dtypes and shapes, output keys) differs from that of the version
   now being served, unless the run allows it (`allow_signature_change`); the difference is named;
 - it is over a budget. The budgets that matter compare it with the version now being served, measured side by
   side in the same child process: batch-1 p50 and p99 latency and headlines per second at batch 64 from
@@ -157,10 +157,10 @@ def ratios_to_served(report: dict, rounds: List[dict]) -> Dict[str, dict]:
     return ratios
 
 
-# --- the signature contract --------------------------------------------------------------------------------------
+# --- the signature interface ------------------------------------------------------------------------------------
 
 
-def signature_contract(saved_model_dir: str) -> Dict[str, dict]:
+def signature_interface(saved_model_dir: str) -> Dict[str, dict]:
     """What clients of a SavedModel depend on, read from its saved_model.pb: each serving signature's inputs and
     outputs with dtype and shape (-1: any size; None: unknown rank)."""
     import tensorflow as tf
@@ -180,16 +180,16 @@ def signature_contract(saved_model_dir: str) -> Dict[str, dict]:
             for name, signature in sorted(meta_graph.signature_def.items()) if not name.startswith("__")}
 
 
-def contract_differences(served: Dict[str, dict], candidate: Dict[str, dict]) -> List[str]:
-    """Each difference between two signature contracts as a sentence (none: the same contract).
+def interface_differences(served: Dict[str, dict], candidate: Dict[str, dict]) -> List[str]:
+    """Each difference between two signature interfaces as a sentence (none: the same interface).
 
     Example:
 
-    >>> from textrnn.components.serving_check import contract_differences
+    >>> from textrnn.components.serving_check import interface_differences
     >>> string = {"dtype": "string", "shape": [-1]}
     >>> served = {"headlines": {"inputs": {"headline": string}, "outputs": {"probability": {"dtype": "float32", "shape": [-1]}}}}
     >>> candidate = {"headlines": {"inputs": {"text": string}, "outputs": {"probability": {"dtype": "float32", "shape": [-1]}}}}
-    >>> contract_differences(served, candidate)
+    >>> interface_differences(served, candidate)
     ["signature 'headlines': input 'headline' is gone", "signature 'headlines': input 'text' is new"]
     """
     differences = []
@@ -227,7 +227,7 @@ def canary_headlines(examples_uri: str, count: int = CANARY_SIZE) -> List[bytes]
     """The first `count` headlines of the eval split, in file order: the same canary for the same data."""
     import tensorflow as tf
 
-    from textrnn.components.run_summary import load_split
+    from textrnn.components.run_artifacts import load_split
     from textrnn.preprocessing import features
 
     spec = {features.TEXT_KEY: tf.io.FixedLenFeature([], tf.string)}
@@ -379,7 +379,7 @@ def check_model(model_uri: str, model_run_uri: str, transform_graph_uri: str, ex
 
     if served_dir and fileio.exists(os.path.join(model_dir, "saved_model.pb")):
         try:
-            changes = contract_differences(signature_contract(served_dir), signature_contract(model_dir))
+            changes = interface_differences(signature_interface(served_dir), signature_interface(model_dir))
         except Exception as error:  # a candidate (or a served version) whose saved_model.pb does not parse
             changes = None
             reasons.append(f"its signatures cannot be compared with the served version's: "

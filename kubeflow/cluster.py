@@ -14,7 +14,8 @@ Example:
 import dataclasses
 from typing import Any, Dict, List, Mapping, Optional
 
-from textrnn.pipeline.options import Origin, SettingsError, external_worker_args, parse_value, setting, settings_of
+from textrnn.pipeline.options import Origin, SettingsError, external_worker_args, parse_value, settings_of
+from textrnn.preprocessing.features import setting
 
 ENV_PREFIX = "TEXTRNN_KFP_"
 BEAM_RUNNERS = ("direct", "dataflow", "flink", "portable")

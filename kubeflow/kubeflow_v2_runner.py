@@ -22,7 +22,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-from textrnn.components.output_layout import serving_model_dir as default_serving_model_dir
+from textrnn.output_layout import serving_model_dir as default_serving_model_dir
 from textrnn.contract import DATA_COMPONENTS, TRAINING_COMPONENTS
 from textrnn.kubeflow.cluster import IMAGE_SCHEMA_FILE, ClusterOptions, cpu_cores
 from textrnn.pipeline import pipeline as textrnn_pipeline

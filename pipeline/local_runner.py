@@ -24,8 +24,8 @@ import shutil
 import sys
 from typing import Optional
 
-from textrnn.components.output_layout import metadata_path, pipeline_root, serving_model_dir
-from textrnn.contract import ALWAYS_RUN, NOT_BLESSED_EXIT_CODE
+from textrnn.output_layout import metadata_path, pipeline_root, serving_model_dir
+from textrnn.contract import ALWAYS_RUN, NOT_BLESSED_EXIT_CODE, REPORT_NODE
 from textrnn.errors import TextrnnError
 from textrnn.pipeline import options as run_options
 from textrnn.pipeline.options import PipelineOptions
@@ -157,17 +157,17 @@ def save_run_outputs(options: PipelineOptions, record) -> tuple:
     """(summary, summary path, report path): writes `summary-<run id>.json` and `report-<run id>.html` in the
     output root, where people look for them. Both are RunReport's (its summary with every component's final
     state); for a run that failed before its RunReport finished, both are built here from what the run recorded."""
-    from textrnn.components import run_report, run_summary
+    from textrnn.components import report_page, run_artifacts, run_summary
 
     stem = record.run_id.replace(":", "-")
     summary_path = os.path.join(options.output_root, f"summary-{stem}.json")
     report_path = os.path.join(options.output_root, f"report-{stem}.html")
-    summary = run_report.saved_summary(record)
+    summary = run_artifacts.saved_summary(record)
     if summary is None:
-        text, summary = run_report.build_report(record, options.run_settings())
-        run_report.write_page(report_path, text)
+        text, summary = report_page.build_report(record, options.run_settings())
+        report_page.write_page(report_path, text)
     else:
-        shutil.copyfile(record.output(run_report.REPORT_NODE, "report").uri, report_path)
+        shutil.copyfile(record.output(REPORT_NODE, "report").uri, report_path)
     summary.update(run_summary.component_states(record), **options.run_settings(), report=report_path)
     with open(summary_path, "x") as f:  # a run id is never reused, so neither is its file
         json.dump(summary, f, indent=1)

@@ -26,6 +26,7 @@ from textrnn.contract import ALWAYS_RUN, DEFAULT_PIPELINE_NAME
 from textrnn.errors import TextrnnError
 from textrnn.models import presets
 from textrnn.models.config import ModelConfig
+from textrnn.preprocessing.features import setting
 
 ENV_PREFIX = "TEXTRNN_"
 
@@ -34,7 +35,7 @@ PREPROCESSING_FN = "textrnn.preprocessing.preprocessing.preprocessing_fn"
 RUN_FN = "textrnn.models.train.run_fn"
 TUNER_FN = "textrnn.models.tuner.tuner_fn"
 
-# The curated schema of the headline records, imported by ImportSchemaGen: the data contract every run's
+# The curated schema of the headline records, imported by ImportSchemaGen: the data schema every run's
 # examples are validated against, with the label's skew and drift bounds (TFDV comparators).
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
 
@@ -63,13 +64,6 @@ BEAM_RUNNERS = ("direct", "portable")
 
 class SettingsError(TextrnnError, ValueError):
     """A setting's value cannot be used; the message names the setting and where the value came from."""
-
-
-def setting(default: Any, help: str, *, env: Optional[str] = None, choices: Optional[Tuple[str, ...]] = None,
-            metavar: Optional[str] = None) -> Any:
-    """A dataclass field that is a setting: `help` is its one description; `env` replaces the derived variable."""
-    return dataclasses.field(default=default, metadata={"help": help, "env": env, "choices": choices,
-                                                        "metavar": metavar})
 
 
 @dataclasses.dataclass(frozen=True)

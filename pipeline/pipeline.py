@@ -19,7 +19,7 @@ from textrnn.components.latest_pushed_model import LatestPushedModel
 from textrnn.components.run_report import RunReport
 from textrnn.components.run_verdict import RunVerdict
 from textrnn.components.serving_check import ServingCheck
-from textrnn.components.code_version import source_fingerprint
+from textrnn.code_version import source_fingerprint
 from textrnn.contract import LENGTH_BUCKET_KEY, OUTPUT_KEY, RUN_OUTPUTS
 from textrnn.models.config import ModelConfig
 from textrnn.pipeline.options import DATA_EXPECTATIONS, PREPROCESSING_FN, RUN_FN, TUNER_FN, PipelineOptions
@@ -197,7 +197,8 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
 
     glove_nodes, trainer_class, glove_inputs = [], tfx.components.Trainer, {}
     if model_config.glove:  # pre-trained vectors: the coverage analysis, and its matrix as a Trainer input
-        from textrnn.components.glove_coverage import GloveTrainer, glove_coverage
+        from textrnn.components.glove_coverage import glove_coverage
+        from textrnn.components.glove_trainer import GloveTrainer
 
         glove_nodes = [glove_coverage(transform.outputs["transform_graph"], model_config, options.glove_dir)]
         trainer_class, glove_inputs = GloveTrainer, {"embedding": glove_nodes[0].outputs["embedding"]}
@@ -249,7 +250,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
     run_outputs = {name: nodes[node_id].outputs[key] for name, (node_id, key) in RUN_OUTPUTS.items()
                    if node_id in nodes}
     run_outputs.update(baseline=baseline, **baseline_statistics)
-    # The run's report.html (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
+    # The run's page and summary (components/run_report.py): written whatever the verdict, before RunVerdict can fail.
     sqlite = placement.metadata_connection_config
     report = RunReport(
         **run_outputs,

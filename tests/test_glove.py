@@ -233,7 +233,8 @@ def test_trainer_takes_the_embedding_folder_from_embedding_dir_and_reads_glove_o
 def test_glove_trainer_hands_the_embedding_folder_over_as_embedding_dir(monkeypatch):
     from tfx.components.trainer import executor as trainer_executor
 
-    from textrnn.components.glove_coverage import EmbeddingMatrix, GloveTrainerExecutor
+    from textrnn.components.glove_coverage import EmbeddingMatrix
+    from textrnn.components.glove_trainer import GloveTrainerExecutor
 
     received = {}
     monkeypatch.setattr(trainer_executor.GenericExecutor, "Do",

@@ -15,12 +15,13 @@ from tfx import v1 as tfx
 import textrnn  # noqa: F401 - registers BiLSTMClassifier for loading model.keras
 from conftest import TWITTER_25D_SUBSET
 from serving_checks import check_saved_model_cli, compare_loaders, replay_warmup_requests
-from textrnn.components.glove_coverage import GloveTrainer
+from textrnn.components.glove_trainer import GloveTrainer
 from textrnn.models import coverage_analysis, glove, presets
 from textrnn.models.config import ModelConfig
 from textrnn.models.train import KERAS_MODEL_FILE
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import local_runner, options
 from textrnn.pipeline import pipeline as textrnn_pipeline
 from textrnn.preprocessing import features

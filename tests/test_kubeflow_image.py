@@ -22,7 +22,7 @@ from textrnn.kubeflow.local_launcher import ENGINE_ENV, LocalLauncher, TaskFaile
 from textrnn.kubeflow.cluster import ClusterOptions
 from textrnn.pipeline import options
 from textrnn.pipeline.options import resolve_options
-from textrnn.components import run_summary as summary
+from textrnn.components import run_artifacts
 
 pytestmark = [pytest.mark.slow, pytest.mark.image]
 
@@ -85,7 +85,7 @@ def _pushed(launcher):
 
 
 def _eval_loss(launcher, baseline=False):
-    metrics = summary.sliced_metrics(launcher.outputs["Evaluator"]["evaluation"].uri, baseline=baseline)
+    metrics = run_artifacts.sliced_metrics(launcher.outputs["Evaluator"]["evaluation"].uri, baseline=baseline)
     return metrics[""]["binary_crossentropy"]
 
 
@@ -157,7 +157,7 @@ def test_first_run_is_held_to_the_bound_alone_and_pushes(two_runs):
 
 
 def _report(launcher) -> str:
-    from textrnn.components.run_report import GENERATOR
+    from textrnn.components.report_page import GENERATOR
 
     with open(launcher.outputs["RunReport"]["report"].uri) as f:
         page = f.read()

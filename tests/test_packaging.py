@@ -152,7 +152,7 @@ DOCTEST_MODULES = sorted(name for name, path in _package_modules().items() if _h
 def test_the_public_modules_have_docstring_examples():
     for name in ("textrnn", "textrnn.contract", "textrnn.models.config", "textrnn.models.presets",
                  "textrnn.models.model", "textrnn.pipeline.options", "textrnn.pipeline.pipeline",
-                 "textrnn.kubeflow.cluster", "textrnn.components.output_layout"):
+                 "textrnn.kubeflow.cluster", "textrnn.output_layout"):
         assert name in DOCTEST_MODULES, name
 
 
@@ -242,7 +242,8 @@ LAYERS = (
     ("components", {"textrnn.components"}),
     ("models", {"textrnn.models"}),
     ("preprocessing", {"textrnn.preprocessing"}),
-    ("contract and errors", {"textrnn.contract", "textrnn.errors"}),
+    ("contract, errors and the output layout", {"textrnn.contract", "textrnn.errors", "textrnn.output_layout",
+                                                 "textrnn.code_version"}),
 )
 
 

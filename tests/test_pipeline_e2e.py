@@ -18,7 +18,8 @@ import tensorflow as tf
 from conftest import E2E_QUARANTINED, INVALID_RECORDS
 from textrnn.models.export import DEFAULT_SIGNATURE, HEADLINES_SIGNATURE, OUTPUT_KEY, serialized_example
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import options
 
 pytestmark = pytest.mark.slow
@@ -159,7 +160,7 @@ def _summary(output_root):
 def test_evaluation_reports_every_metric_overall_and_by_headline_length(pipeline_run):
     import tensorflow_model_analysis as tfma
 
-    from textrnn.components.run_summary import load_split
+    from textrnn.components.run_artifacts import load_split
 
     output_root, result = pipeline_run
     summary = _summary(output_root)

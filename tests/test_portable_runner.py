@@ -14,7 +14,8 @@ import pytest
 import tensorflow as tf
 
 from textrnn import contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import options
 
 pytestmark = pytest.mark.slow

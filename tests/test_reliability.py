@@ -12,8 +12,9 @@ import time
 import pytest
 
 from textrnn import contract
-from textrnn.components import output_layout, run_record
-from textrnn.pipeline import options, predict, run_lock
+from textrnn import output_layout
+from textrnn.components import run_record
+from textrnn.pipeline import options, run_lock
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def test_a_rerun_reuses_the_data_components_and_trains_judges_and_pushes_again(c
     for node in contract.ALWAYS_RUN:
         assert second["components"][node] == "COMPLETE"
     assert first["pushed_to"] != second["pushed_to"]
-    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 2
+    assert len(output_layout.pushed_versions(output_layout.serving_model_dir(str(root)))) == 2
 
 
 def test_each_summary_is_its_own_runs(cached_root):
@@ -123,7 +124,7 @@ def test_a_second_concurrent_run_fails_at_once_and_changes_nothing(headlines_600
     assert first.returncode == 0, stdout + stderr
     summaries = glob.glob(str(root / "summary-*.json"))
     assert len(summaries) == 1 and json.load(open(summaries[0]))["run_id"] == holder["run_id"]
-    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
+    assert len(output_layout.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
     assert run_record.latest_run(output_layout.metadata_path(str(root))).run_id == holder["run_id"]
 
 
@@ -149,7 +150,7 @@ def test_a_run_killed_in_the_trainer_resumes_from_the_cache(headlines_600, textr
 
 def test_retention_keeps_the_baseline_and_what_kept_runs_reused(cached_root, headlines_600, textrnn_bin):
     root, _, _ = cached_root
-    before = predict.pushed_versions(output_layout.serving_model_dir(str(root)))
+    before = output_layout.pushed_versions(output_layout.serving_model_dir(str(root)))
     result = textrnn_run(textrnn_bin, headlines_600, root, "--keep-runs", "1")
     summary = summary_of(root, result)
     assert "retention: kept the newest 1 run(s); removed" in result.stdout
@@ -159,7 +160,7 @@ def test_retention_keeps_the_baseline_and_what_kept_runs_reused(cached_root, hea
         for artifact in record.outputs[node].values():
             assert os.path.exists(artifact.uri), (node, artifact.uri)
     assert os.path.exists(summary["baseline"]["model"])
-    after = predict.pushed_versions(output_layout.serving_model_dir(str(root)))
+    after = output_layout.pushed_versions(output_layout.serving_model_dir(str(root)))
     assert after[:-1] == before  # pushed versions are kept unless --keep-pushed asks
     # Removed artifacts are marked DELETED in ML Metadata, and are gone from disk.
     store = run_record.open_store(output_layout.metadata_path(str(root)))
@@ -169,6 +170,6 @@ def test_retention_keeps_the_baseline_and_what_kept_runs_reused(cached_root, hea
     assert not [a for a in live if a.uri and not os.path.exists(a.uri)]
     # A run after retention still works, and --keep-pushed leaves the newest version only.
     final = textrnn_run(textrnn_bin, headlines_600, root, "--keep-runs", "1", "--keep-pushed", "1")
-    assert len(predict.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
-    assert summary_of(root, final)["pushed_to"].endswith(str(predict.pushed_versions(
+    assert len(output_layout.pushed_versions(output_layout.serving_model_dir(str(root)))) == 1
+    assert summary_of(root, final)["pushed_to"].endswith(str(output_layout.pushed_versions(
         output_layout.serving_model_dir(str(root)))[-1]))

@@ -1,5 +1,6 @@
-"""The run report (components/run_report.py): escaped, self-contained, opened in headless Chromium with the
-network off, its numbers the run's summary file's; `textrnn report` on an older run of a root with two runs."""
+"""The run report (components/report_page.py, which RunReport writes): escaped, self-contained, opened in headless
+Chromium with the network off, its numbers the run's summary file's; the summary built once per run; `textrnn
+report` on an older run of a root with two runs."""
 import glob
 import json
 import os
@@ -23,9 +24,9 @@ def _minimal_page(**changes) -> dict:
 
 
 def test_every_value_from_the_data_is_escaped():
-    from textrnn.components import run_report
+    from textrnn.components import report_page
 
-    text = run_report.render(_minimal_page(
+    text = report_page.render(_minimal_page(
         summary={"run_id": MARKUP, "test_accuracy": 0.5, "test_examples": 2,
                  "demo": [{"headline": MARKUP, "probability": 0.9, "from_test_split": True}]},
         quarantine=[{"source": f"/data/{UNTRUSTED_FILE}", "line": 1, "problem": MARKUP, "raw": MARKUP}],
@@ -35,25 +36,35 @@ def test_every_value_from_the_data_is_escaped():
     assert "untrusted &lt;img src=x onerror=alert(3)&gt;.jsonl" in text
 
 
+def test_run_report_takes_each_output_of_the_mapping_under_its_name():
+    """contract.RUN_OUTPUTS is the one node-to-output mapping: create_pipeline wires RunReport from it and
+    run_record reads a run by it, so RunReport's inputs are its names (and the baseline's) and no others."""
+    from textrnn.components.run_report import RunReport
+    from textrnn.contract import BASELINE_OUTPUTS, RUN_OUTPUTS
+
+    assert set(RunReport.SPEC_CLASS.INPUTS) == set(RUN_OUTPUTS) | set(BASELINE_OUTPUTS)
+    assert set(RunReport.SPEC_CLASS.OUTPUTS) == {"report", "summary"}
+
+
 def test_only_a_textrnn_report_is_ever_replaced(tmp_path):
-    from textrnn.components import run_report
+    from textrnn.components import report_page
     from textrnn.errors import TextrnnError
 
-    page = run_report.render(_minimal_page())
+    page = report_page.render(_minimal_page())
     ours, theirs = tmp_path / "report.html", tmp_path / "notes.html"
-    run_report.write_page(str(ours), page)
-    run_report.write_page(str(ours), page.replace("now", "later"))
+    report_page.write_page(str(ours), page)
+    report_page.write_page(str(ours), page.replace("now", "later"))
     assert "later" in ours.read_text()
     theirs.write_text("<p>my notes</p>")
     with pytest.raises(TextrnnError, match="is not a textrnn report"):
-        run_report.write_page(str(theirs), page)
+        report_page.write_page(str(theirs), page)
     assert theirs.read_text() == "<p>my notes</p>"
 
 
 def test_reliability_bins_and_calibration_error():
     from types import SimpleNamespace as Bucket
 
-    from textrnn.components import run_report
+    from textrnn.components import report_page
 
     def bucket(low, count, positives, predictions):
         value = lambda v: Bucket(value=v)  # noqa: E731 - TFMA's DoubleValue
@@ -61,10 +72,10 @@ def test_reliability_bins_and_calibration_error():
                       total_weighted_label=value(positives), total_weighted_refined_prediction=value(predictions))
 
     # 10 examples predicted 0.1 of which 3 positive, 10 predicted 0.85 and 0.95 of which 9 positive.
-    bins = run_report.reliability([bucket(-float("inf"), 0, 0, 0), bucket(0.1, 10, 3, 1.0),
+    bins = report_page.reliability([bucket(-float("inf"), 0, 0, 0), bucket(0.1, 10, 3, 1.0),
                                    bucket(0.85, 5, 4, 4.25), bucket(0.95, 5, 5, 4.75)])
     assert [(b["low"], b["count"]) for b in bins] == [(0.1, 10), (0.8, 5), (0.9, 5)]
-    assert run_report.calibration_error(bins) == pytest.approx((10 * 0.2 + 5 * 0.05 + 5 * 0.05) / 20)
+    assert report_page.calibration_error(bins) == pytest.approx((10 * 0.2 + 5 * 0.05 + 5 * 0.05) / 20)
 
 
 def _run_files(output_root):
@@ -95,14 +106,15 @@ def test_the_run_builds_its_summary_once_in_its_run_report(pipeline_run, tmp_pat
     """RunReport scores the test split and the demo and saves the summary; what reads the run afterwards (the
     local runner's files, `textrnn report`, RunVerdict's log) rebuilds nothing: a second build fails here."""
     from conftest import E2E_SETTINGS
-    from textrnn.components import output_layout, run_record, run_report, run_summary
+    from textrnn import output_layout
+    from textrnn.components import report_page, run_artifacts, run_record, run_summary
     from textrnn.pipeline.local_runner import save_run_outputs
     from textrnn.pipeline.options import resolve_options
 
     output_root, result = pipeline_run
     saved, _ = _run_files(output_root)
     record = run_record.latest_run(output_layout.metadata_path(str(output_root)))
-    component_summary = run_report.read_summary(record.output("RunReport", "summary").uri)
+    component_summary = run_artifacts.read_summary(record.output("RunReport", "summary").uri)
     assert component_summary["test_accuracy"] == saved["test_accuracy"] and component_summary["demo"] == saved["demo"]
 
     def built_again(*args, **kwargs):
@@ -113,14 +125,15 @@ def test_the_run_builds_its_summary_once_in_its_run_report(pipeline_run, tmp_pat
     summary, summary_path, report_path = save_run_outputs(options, record)
     assert {**summary, "report": saved["report"]} == saved
     assert set(summary) == set(component_summary)  # the same keys as the file RunReport wrote
-    text, _ = run_report.report_from_metadata(output_layout.metadata_path(str(output_root)))
+    text, _ = report_page.report_from_metadata(output_layout.metadata_path(str(output_root)))
     assert f"{saved['test_accuracy']:.4f}" in text
     assert run_summary.format_summary(component_summary).splitlines()[-1] in result.stdout
 
 
 @pytest.mark.slow
 def test_the_summary_ends_with_the_report_which_is_the_components_page(report_visit, pipeline_run):
-    from textrnn.components import output_layout, run_record
+    from textrnn import output_layout
+    from textrnn.components import run_record
 
     summary, report, _, result = report_visit
     assert result.stdout.rstrip().splitlines()[-1] == f"report: {report}"

@@ -19,9 +19,9 @@ import yaml
 
 from textrnn.components import atomic_pusher
 from textrnn import contract
-from textrnn.components import output_layout
-from textrnn.components import run_summary as summary
-from textrnn.pipeline import options, predict
+from textrnn import output_layout
+from textrnn.components import run_artifacts, run_summary as summary
+from textrnn.pipeline import options, serving_client
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_interrupted_push_leaves_no_visible_version(saved_model, tmp_path, monke
     assert len(copied) == 2 and all(".tmp-" in path for path in copied)  # it did write part of a version
     assert os.listdir(base) == [os.path.basename(earlier)]  # and removed it; the earlier version is untouched
     assert _files(earlier) == _files(saved_model)
-    assert predict.pushed_versions(base) == [int(os.path.basename(earlier))]
+    assert output_layout.pushed_versions(base) == [int(os.path.basename(earlier))]
 
 
 def test_killed_push_is_invisible_and_cleared_later(saved_model, tmp_path):
@@ -82,9 +82,9 @@ def test_killed_push_is_invisible_and_cleared_later(saved_model, tmp_path):
     leftover = base / ".tmp-1700000000-deadbeef"
     (leftover / "variables").mkdir(parents=True)
     (leftover / "variables" / "variables.index").write_bytes(b"partial")
-    assert predict.pushed_versions(str(base)) == atomic_pusher.versions(str(base)) == []
-    with pytest.raises(predict.PredictError, match="no model has been pushed"):
-        predict.resolve_model_dir(str(tmp_path), "unused", model_dir=str(base))
+    assert output_layout.pushed_versions(str(base)) == atomic_pusher.versions(str(base)) == []
+    with pytest.raises(serving_client.PredictError, match="no model has been pushed"):
+        serving_client.resolve_model_dir(str(tmp_path), "unused", model_dir=str(base))
 
     old = time.time() - atomic_pusher.STALE_TEMP_SECONDS - 60
     os.utime(leftover, (old, old))
@@ -237,7 +237,7 @@ def test_failed_thresholds_are_described_with_the_margin():
     change.metric_value.double_value.value = 0.04
     change.metric_threshold.change_threshold.absolute.value = 0.01
     change.metric_threshold.change_threshold.direction = 1
-    described = [summary._failure(f, {"binary_crossentropy": 0.52}) for f in failures]
+    described = [run_artifacts._failure(f, {"binary_crossentropy": 0.52}) for f in failures]
     assert described[0]["message"] == "binary_crossentropy 0.5200 is above the bound 0.4500 by 0.0700"
     assert described[0]["by"] == pytest.approx(0.07)
     assert described[1]["message"] == (
@@ -259,14 +259,14 @@ def test_predict_reads_json_lines_csv_and_plain_text(tmp_path):
     (tmp_path / "c.csv").write_text("five\nsix\n", encoding="utf-8")
     (tmp_path / "d.txt").write_text("seven 😂\n\neight\n", encoding="utf-8")
     (tmp_path / "e").write_text('{"headline": "nine"}\n', encoding="utf-8")
-    assert predict.read_headlines_to_score(str(tmp_path / "a.jsonl")) == ["one", "two"]
-    assert predict.read_headlines_to_score(str(tmp_path / "b.csv")) == ["three, with a comma", "four"]
-    assert predict.read_headlines_to_score(str(tmp_path / "c.csv")) == ["five", "six"]
-    assert predict.read_headlines_to_score(str(tmp_path / "d.txt")) == ["seven 😂", "eight"]
-    assert predict.read_headlines_to_score(str(tmp_path / "e")) == ["nine"]
+    assert serving_client.read_headlines_to_score(str(tmp_path / "a.jsonl")) == ["one", "two"]
+    assert serving_client.read_headlines_to_score(str(tmp_path / "b.csv")) == ["three, with a comma", "four"]
+    assert serving_client.read_headlines_to_score(str(tmp_path / "c.csv")) == ["five", "six"]
+    assert serving_client.read_headlines_to_score(str(tmp_path / "d.txt")) == ["seven 😂", "eight"]
+    assert serving_client.read_headlines_to_score(str(tmp_path / "e")) == ["nine"]
     (tmp_path / "bad.jsonl").write_text('{"headline": "ok"}\n{"headline": \n', encoding="utf-8")
-    with pytest.raises(predict.PredictError, match="bad.jsonl, line 2: not JSON"):
-        predict.read_headlines_to_score(str(tmp_path / "bad.jsonl"))
+    with pytest.raises(serving_client.PredictError, match="bad.jsonl, line 2: not JSON"):
+        serving_client.read_headlines_to_score(str(tmp_path / "bad.jsonl"))
 
 
 def test_predict_refuses_an_empty_headline_naming_it_before_loading_a_model(tmp_path, capsys):

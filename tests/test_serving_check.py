@@ -16,7 +16,8 @@ import pytest
 
 from benchmarks.machine_load import busy_cores
 from serving_faults import BALLAST_MB, SLOWER_BY_MS
-from textrnn.components import output_layout, serving_check
+from textrnn import output_layout
+from textrnn.components import serving_check
 from textrnn.contract import NOT_BLESSED_EXIT_CODE
 from textrnn.pipeline import local_runner, pipeline as pipeline_module
 from textrnn.pipeline.options import resolve_options

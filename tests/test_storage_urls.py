@@ -55,12 +55,12 @@ def test_training_run_is_saved_to_a_url(ram_dir):
     import keras
 
     from textrnn.models import train
-    from textrnn.components import run_summary as summary
+    from textrnn.components import run_artifacts
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     history = {"loss": [0.7, 0.6], "val_loss": [0.71, 0.65], "accuracy": [0.5, 0.6], "val_accuracy": [0.5, 0.55]}
     train.save_run(model, history, ram_dir)
-    outputs = summary.training_outputs(ram_dir)
+    outputs = run_artifacts.training_outputs(ram_dir)
     assert outputs["epochs"] == 2
     for name in (ACCURACY_PNG, LOSS_PNG):
         with tf.io.gfile.GFile(f"{ram_dir}/{name}", "rb") as f:

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from conftest import E2E_QUARANTINED, E2E_SETTINGS, WORSE_SETTINGS
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 
 pytestmark = pytest.mark.slow
 

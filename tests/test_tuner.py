@@ -16,7 +16,8 @@ from textrnn.models.config import ModelConfig
 from textrnn.models.search_space import SEARCH_SPACE, apply_values, choose
 from textrnn.models.tuner import BudgetedRandomSearchOracle, Deadline
 from textrnn import cli, contract
-from textrnn.components import output_layout, run_record
+from textrnn import output_layout
+from textrnn.components import run_record
 from textrnn.pipeline import options
 from textrnn.preprocessing import features
 

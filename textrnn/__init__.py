@@ -49,9 +49,9 @@ _EXPORTS = {
     "RunVerdict": "textrnn.components.run_verdict",
     "RunReport": "textrnn.components.run_report",
     "GloveCoverage": "textrnn.components.glove_coverage",
-    "GloveTrainer": "textrnn.components.glove_coverage",
+    "GloveTrainer": "textrnn.components.glove_trainer",
     "GloveCoverageReport": "textrnn.components.glove_coverage",
-    "RunSummary": "textrnn.components.run_report",
+    "RunSummary": "textrnn.components.run_artifacts",
     "EmbeddingMatrix": "textrnn.components.glove_coverage",
 }
 # The modules whose import registers Keras classes.

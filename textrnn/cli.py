@@ -167,7 +167,7 @@ def prune_runs(args: argparse.Namespace) -> int:
     """`textrnn prune`: retention on its own, under the run lock so no run is reading what goes."""
     from textrnn.pipeline import retention, run_lock
 
-    from textrnn.components.output_layout import metadata_path
+    from textrnn.output_layout import metadata_path
 
     options = run_options.resolve_options({"output_root": args.output_root, "pipeline_name": args.pipeline_name,
                                            "keep_runs": args.keep_runs, "keep_pushed": args.keep_pushed})
@@ -280,23 +280,23 @@ def _add_predict(subparsers) -> None:
 
 def score_headlines(args: argparse.Namespace) -> int:
     """`textrnn predict`: the latest pushed version's probability for each headline, as a table or JSON."""
-    from textrnn.pipeline import predict
+    from textrnn.pipeline import serving_client
 
-    headlines = [predict.check_headline(headline, f"headline argument {number}")
+    headlines = [serving_client.check_headline(headline, f"headline argument {number}")
                  for number, headline in enumerate(args.headlines, start=1)]
     for path in args.file:
-        headlines += predict.read_headlines_to_score(path)
+        headlines += serving_client.read_headlines_to_score(path)
     if not headlines:
-        raise predict.PredictError("no headlines given: pass them as arguments or with --file")
+        raise serving_client.PredictError("no headlines given: pass them as arguments or with --file")
     options = _output_options(args)
-    model_dir, version = predict.resolve_model_dir(options.output_root, options.pipeline_name, args.model_dir)
-    probabilities = predict.predict(model_dir, headlines)
+    model_dir, version = serving_client.resolve_model_dir(options.output_root, options.pipeline_name, args.model_dir)
+    probabilities = serving_client.predict(model_dir, headlines)
     if args.json:
         json.dump({
             "model": os.path.abspath(model_dir),
             "version": version,
             "predictions": [
-                {"headline": h, "probability": p, "sarcastic": p >= predict.THRESHOLD}
+                {"headline": h, "probability": p, "sarcastic": p >= serving_client.THRESHOLD}
                 for h, p in zip(headlines, probabilities)
             ],
         }, sys.stdout)
@@ -304,7 +304,7 @@ def score_headlines(args: argparse.Namespace) -> int:
     else:
         print(f"model version {version} ({os.path.abspath(model_dir)})", file=sys.stderr)
         for headline, probability in zip(headlines, probabilities):
-            label = "sarcastic" if probability >= predict.THRESHOLD else "not sarcastic"
+            label = "sarcastic" if probability >= serving_client.THRESHOLD else "not sarcastic"
             print(f"{probability:.3f}  {label:13}  {headline}")
     return 0
 
@@ -327,8 +327,8 @@ def _add_report(subparsers) -> None:
 
 def write_report(args: argparse.Namespace) -> int:
     """`textrnn report`: one run's page, from ML Metadata."""
-    from textrnn.components import run_report
-    from textrnn.components.output_layout import metadata_path
+    from textrnn.components import report_page
+    from textrnn.output_layout import metadata_path
 
     options = _output_options(args)
     output_root = os.path.abspath(options.output_root)
@@ -336,11 +336,11 @@ def write_report(args: argparse.Namespace) -> int:
     if not os.path.exists(store):
         raise TextrnnError(f"no run of pipeline '{options.pipeline_name}' is recorded under {output_root}")
     try:
-        text, run_id = run_report.report_from_metadata(store, args.run, summary_dir=output_root)
+        text, run_id = report_page.report_from_metadata(store, args.run, summary_dir=output_root)
     except LookupError as error:  # no such run
         raise TextrnnError(str(error)) from None
     path = args.output or os.path.join(output_root, f"report-{run_id.replace(':', '-')}.html")
-    run_report.write_page(path, text)
+    report_page.write_page(path, text)
     print(path)
     return 0
 

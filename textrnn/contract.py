@@ -45,6 +45,8 @@ TRAINING_COMPONENTS = ("Trainer", "Tuner")
 # judges and pushes its own model (a cached Pusher would report an earlier push as this run's; a cached serving
 # check would compare with the version served back then; a cached report would be an earlier run's).
 ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher", "RunReport")
+# The last component of every run: its page ("report") and its summary ("summary"), which everything after it reads.
+REPORT_NODE = "RunReport"
 
 # Where each output that a run's end reads sits in a run record: node id and output key, as ML Metadata records
 # them. RunReport and RunVerdict take these names as inputs, create_pipeline wires them from this table,

@@ -6,7 +6,7 @@
 
 Example:
 
->>> from textrnn.components.output_layout import serving_model_dir
+>>> from textrnn.output_layout import serving_model_dir
 >>> serving_model_dir("/srv/textrnn_output", "textrnn")
 '/srv/textrnn_output/serving_model/textrnn'
 """

@@ -31,14 +31,15 @@ def code_version() -> str:
 
     Example:
 
-    >>> from textrnn.components.code_version import code_version
+    >>> from textrnn.code_version import code_version
     >>> code_version().startswith("textrnn ")
     True
     """
     modules = []
     for package in ("textrnn", *(f"textrnn.{name}" for name in SUBPACKAGES)):
         folder = importlib.util.find_spec(package).submodule_search_locations[0]  # found, not imported
-        modules += [f"{package}.{os.path.basename(path)[:-3]}" for path in sorted(glob.glob(os.path.join(folder, "*.py")))]
+        paths = sorted(glob.glob(os.path.join(folder, "*.py")))
+        modules += [f"{package}.{os.path.basename(path)[:-3]}" for path in paths]
     try:
         version = importlib.metadata.version("textrnn")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed

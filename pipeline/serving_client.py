@@ -17,7 +17,7 @@ import sys
 from typing import Iterable, List, Tuple
 
 from textrnn.errors import TextrnnError
-from textrnn.components.output_layout import pushed_versions, serving_model_dir
+from textrnn.output_layout import pushed_versions, serving_model_dir
 
 BATCH_SIZE = 1024
 THRESHOLD = 0.5
