@@ -49,8 +49,8 @@ ALWAYS_RUN = ("Trainer", "Evaluator", "ServingCheck", "Pusher", "RunReport")
 REPORT_NODE = "RunReport"
 
 # Where each output that a run's end reads sits in a run record: node id and output key, as ML Metadata records
-# them. RunReport and RunVerdict take these names as inputs, create_pipeline wires them from this table,
-# and components/run_record.py reads a run by it.
+# them. RunReport takes these names as inputs, create_pipeline wires them from this table, and
+# components/run_record.py reads a run by it (RunVerdict reads only RunReport's summary).
 RUN_OUTPUTS = {
     "examples": ("JsonExampleGen", "examples"),
     "statistics": ("StatisticsGen", "statistics"),
