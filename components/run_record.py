@@ -1,4 +1,4 @@
-"""What one pipeline run did, read back from ML Metadata."""
+"""What one pipeline run did, read back from ML Metadata (local runs) or from a task's input artifacts (Kubeflow)."""
 import dataclasses
 import os
 from typing import Any, Dict, Optional
@@ -98,8 +98,8 @@ def run_name(artifact_uri: str) -> str:
 
 def record_of_inputs(run_id: str, artifacts: Dict[str, Any]) -> RunRecord:
     """The record of a run from a component's input artifacts (TFX artifacts, None where absent), named as in
-    RUN_OUTPUTS and BASELINE_OUTPUTS: how RunReport and RunVerdict read a run on Kubeflow, where a task cannot
-    read ML Metadata. Every node that gave an artifact counts as COMPLETE."""
+    RUN_OUTPUTS and BASELINE_OUTPUTS: how RunReport reads a run on Kubeflow, where a task cannot read ML
+    Metadata. Every node that gave an artifact counts as COMPLETE."""
     outputs: Dict[str, Dict[str, metadata_store_pb2.Artifact]] = {}
     for name, artifact in artifacts.items():
         if artifact is not None:

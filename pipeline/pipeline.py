@@ -244,7 +244,7 @@ def create_pipeline(options: PipelineOptions, placement: Placement) -> tfx.dsl.P
         ),
     ).with_id("Pusher")
 
-    # What the run's end reads (its data, model, verdicts and push), by the names of run_record.RUN_OUTPUTS.
+    # What the run's end reads (its data, model, verdicts and push), by the names of contract.RUN_OUTPUTS.
     nodes = {node.id: node for node in (example_gen, schema_gen, statistics_gen, example_validator, *tuner_nodes,
                                         *glove_nodes, trainer, evaluator, serving_check, pusher)}
     run_outputs = {name: nodes[node_id].outputs[key] for name, (node_id, key) in RUN_OUTPUTS.items()
